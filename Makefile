@@ -1,0 +1,67 @@
+# Sluice developer commands. `make run` and `make test` are all a newcomer needs; both install first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+# Use uv from PATH when present; otherwise bootstrap a private copy into .uv/ (PyPI only, no curl | sh).
+UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.uv/bin/uv)
+VENV := $(CURDIR)/.venv
+BIN := $(VENV)/bin
+# jsii (CDK) prints a banner on Node 20 and may phone home without these.
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export CDK_DISABLE_CLI_TELEMETRY := true
+# Lambda asset architecture for `make build` / `make synth`: arm64 (default) or x86_64.
+ARCH ?= arm64
+STAGE ?= dev
+
+.PHONY: help install run test test-unit test-integration lint format typecheck bench build synth audit clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+$(CURDIR)/.uv/bin/uv:
+	$(PYTHON) -m venv .uv
+	.uv/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.installed: pyproject.toml uv.lock shared/pyproject.toml services/*/pyproject.toml cdk/pyproject.toml | $(UV)
+	$(UV) sync --all-packages --frozen
+	@touch $@
+
+install: $(VENV)/.installed ## Create .venv with every package, dev tools and the `sluice` command
+
+run: install ## Run the whole pipeline locally on embedded defaults and print a summary
+	$(BIN)/sluice local demo
+
+test: install ## Run every test (unit + integration); needs SLUICE_TEST_DATABASE_URL or Docker
+	$(BIN)/pytest
+
+test-unit: install ## Unit tests only (network disabled, no database)
+	$(BIN)/pytest tests/unit
+
+test-integration: install ## Integration tests only (real PostgreSQL, local SQS endpoint)
+	$(BIN)/pytest tests/integration
+
+lint: install ## ruff (lint + format check) and mypy --strict
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy shared/src services/consumer/src services/ingest/src services/cli/src cdk/src
+
+format: install ## Apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: install ## Run every benchmark under tests/benchmarks and print its figures
+	@set -e; for bench in tests/benchmarks/bench_*.py; do echo "== $$bench"; $(BIN)/python $$bench; done
+
+build: install ## Build the Lambda assets (ARCH=arm64|x86_64) into build/
+	$(BIN)/python -m sluice_cdk.build --arch $(ARCH)
+
+synth: install ## Synthesize the CloudFormation templates into cdk.out/ (STAGE=dev|prod)
+	cd cdk && $(BIN)/python app.py
+
+audit: install ## Audit the locked dependencies for known vulnerabilities
+	$(BIN)/pip-audit --progress-spinner off --skip-editable
+
+clean: ## Remove the virtual environment, build outputs and caches
+	rm -rf .venv .uv build cdk.out cdk/cdk.out .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,67 @@
+"""The ``sluice`` Typer app: one sub-app per noun, and one place that turns errors into a clear line.
+
+Commands are thin: they parse options and call plain functions. Any :class:`SluiceError` that escapes a
+command becomes one line on stderr and a non-zero exit (2 for bad input or configuration, 1 otherwise);
+no traceback is shown for them. Unexpected exceptions also get one line, plus the traceback with
+``--debug``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import click
+import typer
+
+from sluice_cli import contract
+from sluice_cli.console import err
+from sluice_shared.errors import PermanentError, SluiceError
+
+__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_USAGE", "app", "main"]
+
+EXIT_FAILED = 1  # something was attempted and failed (unreachable endpoint, messages not sent, ...)
+EXIT_USAGE = 2  # bad input or configuration: fix the command line, the file or the settings
+EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
+
+app = typer.Typer(
+    name="sluice",
+    help="Sluice: SQS -> Lambda -> PostgreSQL ingestion. Push events, consume, migrate, work the DLQ, run locally.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(contract.app, name="contract")
+
+_state = {"debug": False}
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for unexpected errors.")] = False,
+) -> None:
+    _state["debug"] = debug
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit status (the console script passes it to ``sys.exit``)."""
+    try:
+        result = app(args=argv, standalone_mode=False)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        return EXIT_INTERRUPTED
+    except SluiceError as exc:
+        err.print(f"error: {exc}", markup=False)
+        # Permanent: the input, the command line or the configuration must change; transient: try again.
+        return EXIT_USAGE if isinstance(exc, PermanentError) else EXIT_FAILED
+    except click.exceptions.Abort:
+        err.print("aborted")
+        return EXIT_INTERRUPTED
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except Exception as exc:  # the last line of defence: one line, never a bare traceback
+        if _state["debug"]:
+            raise
+        err.print(f"error: unexpected {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", markup=False)
+        return EXIT_FAILED
+    return result if isinstance(result, int) else 0

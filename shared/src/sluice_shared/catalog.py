@@ -1,0 +1,83 @@
+"""Sluice's built-in payload models: a small e-commerce catalog used by the sample generator and the demo.
+
+They are the default registry (``SLUICE_PAYLOAD_REGISTRY`` unset). A real deployment points the setting at
+its own registry; these models are also a template for writing one. Extra payload fields are allowed so
+producers can add fields before consumers know them (forward-compatible evolution).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from sluice_shared.registry import PayloadRegistry, UnknownEventTypePolicy
+
+__all__ = [
+    "OrderCancelled",
+    "OrderCreated",
+    "OrderLine",
+    "PaymentCaptured",
+    "UserSignedUp",
+    "default_registry",
+]
+
+Identifier = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=64)]
+Currency = Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Z]{3}$")]
+Cents = Annotated[int, Field(strict=True, ge=0, le=10**12)]
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class OrderLine(_Payload):
+    """One line of an order."""
+
+    sku: Identifier
+    quantity: Annotated[int, Field(strict=True, ge=1, le=10_000)]
+    unit_price_cents: Cents
+
+
+class OrderCreated(_Payload):
+    """``order.created``: a customer placed an order."""
+
+    order_id: Identifier
+    customer_id: Identifier
+    currency: Currency
+    total_cents: Cents
+    lines: Annotated[list[OrderLine], Field(min_length=1, max_length=500)]
+
+
+class OrderCancelled(_Payload):
+    """``order.cancelled``: an order was cancelled before shipping."""
+
+    order_id: Identifier
+    reason: Annotated[str, StringConstraints(strict=True, max_length=500)]
+
+
+class PaymentCaptured(_Payload):
+    """``payment.captured``: money for an order was taken."""
+
+    payment_id: Identifier
+    order_id: Identifier
+    currency: Currency
+    amount_cents: Cents
+
+
+class UserSignedUp(_Payload):
+    """``user.signed_up``: a new account was created."""
+
+    user_id: Identifier
+    email: Annotated[str, StringConstraints(strict=True, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
+    plan: Literal["free", "pro", "enterprise"]
+
+
+def default_registry(*, unknown_event_types: UnknownEventTypePolicy = UnknownEventTypePolicy.ACCEPT) -> PayloadRegistry:
+    """A new registry holding the built-in catalog."""
+    registry = PayloadRegistry(unknown_event_types=unknown_event_types)
+    registry.register("order.created", OrderCreated)
+    registry.register("order.cancelled", OrderCancelled)
+    registry.register("payment.captured", PaymentCaptured)
+    registry.register("user.signed_up", UserSignedUp)
+    return registry

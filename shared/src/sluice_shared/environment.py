@@ -1,0 +1,72 @@
+"""Names of the environment variables Sluice reads, shared by the settings models and the CDK app.
+
+Settings read them through ``validation_alias``; ``cdk/`` sets them on the functions it deploys. Keeping the
+names here means a rename cannot silently disconnect the two. Powertools reads its own ``POWERTOOLS_*``
+variables (service name, log level, metrics namespace, tracing) directly.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = [
+    "ALL",
+    "BATCH_DEADLINE_MARGIN_MS",
+    "CORRELATION_ID_HEADER",
+    "DATABASE_URL",
+    "DB_CONNECT_TIMEOUT_S",
+    "DB_HOST",
+    "DB_IAM_AUTH",
+    "DB_NAME",
+    "DB_PORT",
+    "DB_SECRET_ARN",
+    "DB_SSLMODE",
+    "DB_SSLROOTCERT",
+    "DB_STATEMENT_TIMEOUT_MS",
+    "DB_USER",
+    "DLQ_URL",
+    "FIFO_GROUP_FIELD",
+    "INGEST_MAX_EVENTS",
+    "MAX_BODY_BYTES",
+    "PAYLOAD_REGISTRY",
+    "QUEUE_URL",
+    "REDACT_FIELDS",
+    "TEST_DATABASE_URL",
+    "TRACING",
+    "UNKNOWN_EVENT_TYPES",
+]
+
+# --- contract (every unit) ---
+PAYLOAD_REGISTRY: Final = "SLUICE_PAYLOAD_REGISTRY"
+UNKNOWN_EVENT_TYPES: Final = "SLUICE_UNKNOWN_EVENT_TYPES"
+MAX_BODY_BYTES: Final = "SLUICE_MAX_BODY_BYTES"
+REDACT_FIELDS: Final = "SLUICE_REDACT_FIELDS"
+TRACING: Final = "SLUICE_TRACING"
+
+# --- queues ---
+QUEUE_URL: Final = "SLUICE_QUEUE_URL"
+DLQ_URL: Final = "SLUICE_DLQ_URL"
+FIFO_GROUP_FIELD: Final = "SLUICE_FIFO_GROUP_FIELD"
+
+# --- ingest ---
+INGEST_MAX_EVENTS: Final = "SLUICE_INGEST_MAX_EVENTS"
+CORRELATION_ID_HEADER: Final = "SLUICE_CORRELATION_ID_HEADER"
+
+# --- database (consumer, migrations, CLI) ---
+DATABASE_URL: Final = "SLUICE_DATABASE_URL"
+DB_SECRET_ARN: Final = "SLUICE_DB_SECRET_ARN"  # noqa: S105 - the name of a variable, not a secret
+DB_HOST: Final = "SLUICE_DB_HOST"
+DB_PORT: Final = "SLUICE_DB_PORT"
+DB_NAME: Final = "SLUICE_DB_NAME"
+DB_USER: Final = "SLUICE_DB_USER"
+DB_IAM_AUTH: Final = "SLUICE_DB_IAM_AUTH"
+DB_SSLMODE: Final = "SLUICE_DB_SSLMODE"
+DB_SSLROOTCERT: Final = "SLUICE_DB_SSLROOTCERT"
+DB_CONNECT_TIMEOUT_S: Final = "SLUICE_DB_CONNECT_TIMEOUT_S"
+DB_STATEMENT_TIMEOUT_MS: Final = "SLUICE_DB_STATEMENT_TIMEOUT_MS"
+BATCH_DEADLINE_MARGIN_MS: Final = "SLUICE_BATCH_DEADLINE_MARGIN_MS"
+
+# --- tests ---
+TEST_DATABASE_URL: Final = "SLUICE_TEST_DATABASE_URL"
+
+ALL: Final = tuple(value for name, value in sorted(globals().items()) if name.isupper() and isinstance(value, str))

@@ -1,0 +1,187 @@
+"""One error hierarchy for all of Sluice, split into permanent and transient failures.
+
+Callers decide what to do from the class alone: a :class:`PermanentError` means retrying cannot help
+(send the message to the dead-letter queue, exit non-zero with a clear line); a :class:`TransientError`
+means retrying may help (report a batch item failure so SQS redelivers, back off and try again).
+
+Errors are classified once, where psycopg or boto3 is called, from the driver's exception *types*,
+never by matching text in messages. Each class has a short, stable ``code`` that is written into
+dead-letter message attributes and counted by ``sluice dlq stats``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+__all__ = [
+    "ConfigurationError",
+    "ConstraintViolationError",
+    "CredentialsError",
+    "DatabaseAuthenticationError",
+    "DatabaseUnavailableError",
+    "FieldError",
+    "InvalidMessageError",
+    "MalformedMessageError",
+    "MessageRejectedError",
+    "MessageTooLargeError",
+    "PermanentError",
+    "QueueAccessDeniedError",
+    "QueueNotFoundError",
+    "QueueUnavailableError",
+    "SluiceError",
+    "TransientError",
+    "UnknownEventTypeError",
+]
+
+
+class SluiceError(Exception):
+    """Base of every error Sluice raises on purpose."""
+
+    code: ClassVar[str] = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class PermanentError(SluiceError):
+    """Retrying cannot help: the input or the configuration must change first."""
+
+    code = "permanent"
+
+
+class TransientError(SluiceError):
+    """Retrying may help: a dependency was unreachable, throttled or timed out."""
+
+    code = "transient"
+
+
+class ConfigurationError(PermanentError):
+    """Settings are missing or contradictory; raised on first use, not at import."""
+
+    code = "configuration"
+
+
+class CredentialsError(ConfigurationError):
+    """No usable AWS credentials were found for a call that needs them."""
+
+    code = "credentials"
+
+
+# --- message contract -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One validation problem: where it is (dotted path, ``None`` for the whole message) and why."""
+
+    field: str | None
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.reason}" if self.field else self.reason
+
+
+class InvalidMessageError(PermanentError):
+    """A message does not satisfy the event contract."""
+
+    code = "invalid_message"
+
+    def __init__(self, errors: tuple[FieldError, ...] | list[FieldError]) -> None:
+        if not errors:
+            raise ValueError("InvalidMessageError needs at least one FieldError")
+        self.errors: tuple[FieldError, ...] = tuple(errors)
+        first = self.errors[0]
+        more = f" (and {len(self.errors) - 1} more)" if len(self.errors) > 1 else ""
+        super().__init__(f"{first}{more}")
+
+    @property
+    def field(self) -> str | None:
+        """Dotted path of the first offending field, ``None`` when the message as a whole is at fault."""
+        return self.errors[0].field
+
+    @property
+    def reason(self) -> str:
+        """Why the first offending field was rejected."""
+        return self.errors[0].reason
+
+    @classmethod
+    def single(cls, field: str | None, reason: str) -> InvalidMessageError:
+        """Build the error for exactly one problem."""
+        return cls((FieldError(field, reason),))
+
+
+class MalformedMessageError(InvalidMessageError):
+    """The message body is not a JSON object at all."""
+
+    code = "malformed_json"
+
+
+class MessageTooLargeError(InvalidMessageError):
+    """The message body exceeds the documented size limit."""
+
+    code = "too_large"
+
+
+class UnknownEventTypeError(InvalidMessageError):
+    """The event type has no registered payload model and the policy rejects unknown types."""
+
+    code = "unknown_event_type"
+
+
+# --- storage ------------------------------------------------------------------------------------
+
+
+class ConstraintViolationError(PermanentError):
+    """PostgreSQL refused a row on its data (a constraint or data error validation did not catch)."""
+
+    code = "constraint_violation"
+
+    def __init__(self, message: str, *, sqlstate: str | None = None, constraint: str | None = None) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+        self.constraint = constraint
+
+
+class DatabaseUnavailableError(TransientError):
+    """The database could not be reached, dropped the connection, timed out or asked us to retry."""
+
+    code = "database_unavailable"
+
+    def __init__(self, message: str, *, sqlstate: str | None = None) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+
+
+class DatabaseAuthenticationError(DatabaseUnavailableError):
+    """The database refused our credentials; transient because a rotated secret can be re-read."""
+
+    code = "database_authentication"
+
+
+# --- queues -------------------------------------------------------------------------------------
+
+
+class QueueNotFoundError(PermanentError):
+    """The queue URL or name does not exist at this endpoint and region."""
+
+    code = "queue_not_found"
+
+
+class QueueAccessDeniedError(PermanentError):
+    """The credentials in use may not perform this queue operation."""
+
+    code = "queue_access_denied"
+
+
+class QueueUnavailableError(TransientError):
+    """The queue endpoint was unreachable, throttled us or failed on its side."""
+
+    code = "queue_unavailable"
+
+
+class MessageRejectedError(PermanentError):
+    """SQS refused one message as the sender's fault (for example invalid characters or size)."""
+
+    code = "message_rejected"

@@ -1,0 +1,65 @@
+"""Powertools set-up shared by both functions: structured logger, EMF metrics, and a tracer only when asked.
+
+Logger and Metrics are cheap (~50 ms to import, nothing to construct) and are module globals in handlers,
+as Powertools recommends. ``Tracer`` costs ~300 ms to import and construct, so it is created on first use
+and only when tracing is enabled: a function with tracing off never imports it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, nullcontext
+from functools import cache
+from typing import TYPE_CHECKING, Any, Final
+
+from aws_lambda_powertools import Logger, Metrics
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Tracer
+
+__all__ = ["METRICS_NAMESPACE", "REDACTED", "build_logger", "build_metrics", "get_tracer", "redact", "subsegment"]
+
+METRICS_NAMESPACE: Final = "Sluice"
+REDACTED: Final = "***"
+
+
+def build_logger(service: str) -> Logger:
+    """A JSON logger for ``service`` (level from ``POWERTOOLS_LOG_LEVEL``, INFO by default)."""
+    return Logger(service=service)
+
+
+def build_metrics(service: str) -> Metrics:
+    """EMF metrics in the ``Sluice`` namespace, dimensioned by ``service``."""
+    return Metrics(namespace=METRICS_NAMESPACE, service=service)
+
+
+@cache
+def get_tracer(service: str) -> Tracer:
+    """The Powertools tracer for ``service``, created (and imported) on first call only."""
+    from aws_lambda_powertools import Tracer  # noqa: PLC0415 - ~300 ms, only when tracing is on
+
+    return Tracer(service=service)
+
+
+def subsegment(name: str, *, service: str, enabled: bool) -> Any:
+    """A context manager tracing ``name`` as an X-Ray subsegment when ``enabled``, else doing nothing."""
+    if not enabled:
+        return nullcontext()
+    return _traced(name, service)
+
+
+@contextmanager
+def _traced(name: str, service: str) -> Iterator[None]:
+    with get_tracer(service).provider.in_subsegment(name):
+        yield
+
+
+def redact(value: Any, fields: frozenset[str] | set[str] | tuple[str, ...]) -> Any:
+    """A copy of ``value`` with the values of any object key named in ``fields`` replaced by ``***``."""
+    if not fields:
+        return value
+    if isinstance(value, Mapping):
+        return {key: REDACTED if key in fields else redact(item, fields) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact(item, fields) for item in value]
+    return value

@@ -1,0 +1,72 @@
+"""Typed settings common to every unit. Each unit subclasses :class:`ContractSettings` and reads it once.
+
+No code outside a ``settings`` module reads the environment. An explicit argument always beats the
+environment: units build their collaborators from a settings object that tests can construct directly.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from sluice_shared import environment as env
+from sluice_shared.contract import MAX_BODY_BYTES, SQS_MAX_MESSAGE_BYTES
+from sluice_shared.registry import PayloadRegistry, UnknownEventTypePolicy, load_registry
+
+__all__ = ["SETTINGS_CONFIG", "ContractSettings"]
+
+# Frozen, case-sensitive environment names (the constants in ``environment``), unknown variables ignored.
+SETTINGS_CONFIG = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=True, populate_by_name=True)
+
+
+class ContractSettings(BaseSettings):
+    """How messages are validated: the payload registry, the unknown-type policy and the size limit."""
+
+    model_config = SETTINGS_CONFIG
+
+    payload_registry: str | None = Field(
+        default=None,
+        validation_alias=env.PAYLOAD_REGISTRY,
+        description="'package.module:attribute' of a PayloadRegistry; unset means the built-in catalog.",
+    )
+    unknown_event_types: UnknownEventTypePolicy | None = Field(
+        default=None,
+        validation_alias=env.UNKNOWN_EVENT_TYPES,
+        description="Override the registry's policy for unregistered event types: accept or reject.",
+    )
+    max_body_bytes: Annotated[int, Field(gt=0, le=SQS_MAX_MESSAGE_BYTES)] = Field(
+        default=MAX_BODY_BYTES, validation_alias=env.MAX_BODY_BYTES
+    )
+    # NoDecode: the variable is a plain comma-separated list, not JSON.
+    redact_fields: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        validation_alias=env.REDACT_FIELDS,
+        description="Payload field names whose values are masked wherever a payload could be logged.",
+    )
+    tracing: bool = Field(
+        default=False,
+        validation_alias=env.TRACING,
+        description="Enable Powertools Tracer (X-Ray). Off costs nothing at cold start: it is never imported.",
+    )
+
+    @field_validator("redact_fields", mode="before")
+    @classmethod
+    def _split_comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    def build_registry(self) -> PayloadRegistry:
+        """The configured registry (built-in catalog by default) with the configured policy applied.
+
+        Raises:
+            ConfigurationError: ``payload_registry`` cannot be imported.
+        """
+        if self.payload_registry:
+            return load_registry(self.payload_registry, policy=self.unknown_event_types)
+        from sluice_shared.catalog import default_registry  # noqa: PLC0415 - only when no custom registry
+
+        registry = default_registry()
+        return registry if self.unknown_event_types is None else registry.with_policy(self.unknown_event_types)

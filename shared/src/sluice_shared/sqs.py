@@ -1,0 +1,273 @@
+"""Sending to SQS in batches: chunking to the API's limits and retrying only what SQS did not accept.
+
+One sender serves the event publisher (ingest function and ``sluice push``), the consumer's dead-letter
+sink and ``sluice dlq replay``. It never resends an entry SQS reported as successful: duplicates could only
+come from a lost response, and Sluice's writes are idempotent on ``event_id`` for that case.
+"""
+
+from __future__ import annotations
+
+import base64
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
+
+from sluice_shared.aws import classify_boto_error, sqs_client
+from sluice_shared.contract import SQS_MAX_MESSAGE_BYTES
+from sluice_shared.errors import (
+    MessageRejectedError,
+    MessageTooLargeError,
+    PermanentError,
+    QueueUnavailableError,
+    SluiceError,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef, SendMessageBatchRequestEntryTypeDef
+
+__all__ = [
+    "SQS_MAX_BATCH_BYTES",
+    "SQS_MAX_BATCH_ENTRIES",
+    "SQS_MAX_MESSAGE_ATTRIBUTES",
+    "BatchSender",
+    "OutgoingMessage",
+    "RetryPolicy",
+    "SendOutcome",
+    "attributes_from_lambda",
+    "attributes_to_lambda",
+    "message_size",
+]
+
+SQS_MAX_BATCH_ENTRIES: Final = 10  # SendMessageBatch / DeleteMessageBatch: at most 10 entries a request
+SQS_MAX_BATCH_BYTES: Final = 1_048_576  # SendMessageBatch: the sum of all entries' sizes, 1 MiB
+SQS_MAX_MESSAGE_ATTRIBUTES: Final = 10  # SQS: at most 10 message attributes per message
+
+Attributes = Mapping[str, "MessageAttributeValueTypeDef"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutgoingMessage:
+    """One message to send. ``key`` is the caller's handle on its outcome (any string, unique per call)."""
+
+    key: str
+    body: str
+    attributes: Attributes = field(default_factory=dict)
+    group_id: str | None = None
+    deduplication_id: str | None = None
+
+    def size(self) -> int:
+        """Size as SQS counts it against its limits: body plus attribute names, types and values."""
+        return message_size(self.body, self.attributes)
+
+
+@dataclass(frozen=True, slots=True)
+class SendOutcome:
+    """What happened to one message: its SQS message id, or the error that kept it from being sent."""
+
+    key: str
+    message_id: str | None = None
+    error: SluiceError | None = None
+    attempts: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """True when SQS accepted the message."""
+        return self.message_id is not None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryPolicy:
+    """Bounded exponential backoff with full jitter (AWS Architecture Blog, "Exponential Backoff And Jitter")."""
+
+    max_attempts: int = 6
+    base_delay_seconds: float = 0.05
+    max_delay_seconds: float = 5.0
+
+    def delay(self, attempt: int, rng: Callable[[], float] = random.random) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+        ceiling = min(self.max_delay_seconds, self.base_delay_seconds * 2.0 ** (attempt - 1))
+        return ceiling * rng()
+
+
+def message_size(body: str, attributes: Attributes) -> int:
+    """Bytes SQS counts for a message: UTF-8 body, plus each attribute's name, data type and value."""
+    size = len(body.encode("utf-8", errors="surrogatepass"))
+    for name, value in attributes.items():
+        size += len(name.encode()) + len(value["DataType"].encode())
+        if "StringValue" in value:
+            size += len(value["StringValue"].encode("utf-8", errors="surrogatepass"))
+        if "BinaryValue" in value:
+            binary = value["BinaryValue"]
+            size += len(binary if isinstance(binary, bytes | bytearray) else bytes(binary))  # type: ignore[arg-type]
+    return size
+
+
+class BatchSender:
+    """Sends messages to one queue with ``SendMessageBatch``.
+
+    Chunks to 10 entries and 1 MiB a request; rejects a single message over 1 MiB without sending it;
+    retries throttling, network and server errors, and entries SQS reports failed on its side, with
+    bounded exponential backoff and jitter; reports entries SQS refuses as the sender's fault at once.
+    """
+
+    def __init__(
+        self,
+        queue_url: str,
+        *,
+        client: SQSClient | None = None,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self.queue_url = queue_url
+        self._client = client
+        self._retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._rng = rng
+
+    @property
+    def client(self) -> SQSClient:
+        """The SQS client, created from boto3's standard configuration on first use."""
+        if self._client is None:
+            self._client = sqs_client()
+        return self._client
+
+    def send(
+        self,
+        messages: Sequence[OutgoingMessage],
+        *,
+        on_sent: Callable[[Sequence[SendOutcome]], None] | None = None,
+    ) -> list[SendOutcome]:
+        """Send every message; return one outcome per message, in input order.
+
+        ``on_sent`` is called after each request's chunk is settled (for progress bars). Never raises for a
+        queue error: errors are reported per message (``QueueNotFoundError``, ``QueueUnavailableError``, ...).
+        """
+        outcomes: dict[str, SendOutcome] = {}
+        for chunk in self._chunks(messages, outcomes, on_sent):
+            settled = self._send_chunk(chunk)
+            outcomes.update((outcome.key, outcome) for outcome in settled)
+            if on_sent is not None:
+                on_sent(settled)
+        return [outcomes[message.key] for message in messages]
+
+    def _chunks(
+        self,
+        messages: Sequence[OutgoingMessage],
+        outcomes: dict[str, SendOutcome],
+        on_sent: Callable[[Sequence[SendOutcome]], None] | None,
+    ) -> Iterator[list[OutgoingMessage]]:
+        chunk: list[OutgoingMessage] = []
+        chunk_bytes = 0
+        for message in messages:
+            size = message.size()
+            if size > SQS_MAX_MESSAGE_BYTES:
+                error = MessageTooLargeError.single(
+                    None, f"message is {size} bytes; SQS accepts at most {SQS_MAX_MESSAGE_BYTES} bytes"
+                )
+                rejected = SendOutcome(message.key, error=error)
+                outcomes[message.key] = rejected
+                if on_sent is not None:
+                    on_sent([rejected])
+                continue
+            if chunk and (len(chunk) == SQS_MAX_BATCH_ENTRIES or chunk_bytes + size > SQS_MAX_BATCH_BYTES):
+                yield chunk
+                chunk, chunk_bytes = [], 0
+            chunk.append(message)
+            chunk_bytes += size
+        if chunk:
+            yield chunk
+
+    def _send_chunk(self, chunk: list[OutgoingMessage]) -> list[SendOutcome]:
+        settled: list[SendOutcome] = []
+        # Entry ids are positions: callers' keys need not be valid or distinct batch entry ids.
+        pending = dict(enumerate(chunk))
+        for attempt in range(1, self._retry.max_attempts + 1):
+            last = attempt == self._retry.max_attempts
+            try:
+                response = self.client.send_message_batch(
+                    QueueUrl=self.queue_url,
+                    Entries=[_entry(str(index), message) for index, message in pending.items()],
+                )
+            except Exception as exc:  # noqa: BLE001 - classified right here into permanent/transient
+                error = classify_boto_error(exc)
+                if isinstance(error, PermanentError) or last:
+                    settled.extend(SendOutcome(m.key, error=error, attempts=attempt) for m in pending.values())
+                    return settled
+                self._sleep(self._retry.delay(attempt, self._rng))
+                continue
+            for success in response.get("Successful", []):
+                message = pending.pop(int(success["Id"]))
+                settled.append(SendOutcome(message.key, message_id=success["MessageId"], attempts=attempt))
+            for failure in response.get("Failed", []):
+                index = int(failure["Id"])
+                if failure.get("SenderFault", False):
+                    message = pending.pop(index)
+                    error = MessageRejectedError(
+                        f"SQS rejected the message ({failure['Code']}): {failure.get('Message')}"
+                    )
+                    settled.append(SendOutcome(message.key, error=error, attempts=attempt))
+                elif last:
+                    message = pending.pop(index)
+                    error = QueueUnavailableError(
+                        f"SQS failed the message {attempt} times ({failure['Code']}): {failure.get('Message')}"
+                    )
+                    settled.append(SendOutcome(message.key, error=error, attempts=attempt))
+            if not pending:
+                return settled
+            self._sleep(self._retry.delay(attempt, self._rng))
+        # Unreachable in practice: every path above settles all entries on the last attempt.
+        settled.extend(
+            SendOutcome(m.key, error=QueueUnavailableError("SQS did not settle the message"), attempts=0)
+            for m in pending.values()
+        )
+        return settled
+
+
+def _entry(entry_id: str, message: OutgoingMessage) -> SendMessageBatchRequestEntryTypeDef:
+    entry: SendMessageBatchRequestEntryTypeDef = {"Id": entry_id, "MessageBody": message.body}
+    if message.attributes:
+        entry["MessageAttributes"] = dict(message.attributes)
+    if message.group_id is not None:
+        entry["MessageGroupId"] = message.group_id
+    if message.deduplication_id is not None:
+        entry["MessageDeduplicationId"] = message.deduplication_id
+    return entry
+
+
+def attributes_from_lambda(attributes: Mapping[str, Mapping[str, Any]]) -> dict[str, MessageAttributeValueTypeDef]:
+    """Convert a Lambda SQS record's ``messageAttributes`` (camelCase, base64 binaries) to the SQS API shape."""
+    converted: dict[str, MessageAttributeValueTypeDef] = {}
+    for name, value in attributes.items():
+        data_type = str(value.get("dataType") or value.get("DataType") or "String")
+        item: MessageAttributeValueTypeDef = {"DataType": data_type}
+        string_value = value.get("stringValue", value.get("StringValue"))
+        binary_value = value.get("binaryValue", value.get("BinaryValue"))
+        if string_value is not None:
+            item["StringValue"] = str(string_value)
+        elif binary_value is not None:
+            item["BinaryValue"] = (
+                binary_value if isinstance(binary_value, bytes) else base64.b64decode(str(binary_value))
+            )
+        converted[name] = item
+    return converted
+
+
+def attributes_to_lambda(attributes: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Convert SQS API message attributes to the shape Lambda puts in an SQS event record."""
+    converted: dict[str, dict[str, Any]] = {}
+    for name, value in attributes.items():
+        item: dict[str, Any] = {
+            "stringListValues": [],
+            "binaryListValues": [],
+            "dataType": value["DataType"],
+        }
+        if "StringValue" in value:
+            item["stringValue"] = value["StringValue"]
+        if "BinaryValue" in value:
+            item["binaryValue"] = base64.b64encode(bytes(value["BinaryValue"])).decode("ascii")
+        converted[name] = item
+    return converted
