@@ -60,7 +60,8 @@ def postgres_server() -> Iterator[str]:
         return
     if not docker_reachable():
         raise NoDatabaseError(NO_DATABASE_MESSAGE)
-    from testcontainers.postgres import PostgresContainer  # noqa: PLC0415 - only with Docker
+    # testcontainers 4.15 moved the class; the old module path still works but warns.
+    from testcontainers.community.postgres import PostgresContainer  # noqa: PLC0415 - only with Docker
 
     with PostgresContainer(POSTGRES_IMAGE, driver=None) as container:
         yield container.get_connection_url()
