@@ -15,6 +15,7 @@ import typer
 
 from sluice_cli import contract
 from sluice_cli.console import err
+from sluice_cli.dlq import app as dlq_app
 from sluice_shared.errors import PermanentError, SluiceError
 
 __all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_USAGE", "app", "main"]
@@ -31,6 +32,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(contract.app, name="contract")
+app.add_typer(dlq_app, name="dlq")
 
 _state = {"debug": False}
 
