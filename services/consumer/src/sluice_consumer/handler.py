@@ -1,0 +1,43 @@
+"""The consumer Lambda's entry point: an SQS event source with ``ReportBatchItemFailures``.
+
+Thin by design: Powertools wiring and one call into :func:`sluice_consumer.logic.consume_batch`; the
+collaborators come from :mod:`sluice_consumer.runtime`. Returns exactly ``{"batchItemFailures": [...]}``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sluice_consumer import runtime
+from sluice_consumer.deadline import Deadline
+from sluice_consumer.logic import consume_batch
+from sluice_consumer.records import SqsBatch
+from sluice_consumer.telemetry import SERVICE, record_batch
+from sluice_shared.observability import build_logger, build_metrics, subsegment
+
+if TYPE_CHECKING:
+    from sluice_consumer.deadline import LambdaContextLike
+    from sluice_consumer.logic import PartialBatchResponse
+
+__all__ = ["lambda_handler", "logger", "metrics"]
+
+logger = build_logger(SERVICE)
+metrics = build_metrics(SERVICE)
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContextLike) -> PartialBatchResponse:
+    """Consume one SQS batch; report the messages SQS must deliver again."""
+    settings = runtime.get_settings()
+    with subsegment("consume_batch", service=SERVICE, enabled=settings.tracing):
+        result = consume_batch(
+            SqsBatch.from_event(event),
+            store=runtime.get_event_store(),
+            dead_letters=runtime.get_dead_letter_sink(),
+            registry=runtime.get_registry(),
+            max_body_bytes=settings.max_body_bytes,
+            deadline=Deadline.from_context(context, margin_ms=settings.batch_deadline_margin_ms),
+        )
+    record_batch(result, logger=logger, metrics=metrics)
+    return result.response()

@@ -1,0 +1,140 @@
+"""Schema migrations: numbered plain SQL files shipped as package data, applied by one function.
+
+``migrations/NNNN_name.sql`` files are applied in order, each recorded with its checksum in
+``sluice_schema_migrations``. Applying is idempotent (applied versions are skipped) and safe to run
+concurrently: every migrator takes a transaction-level lock on the version table, so one applies and the
+others then find nothing left to do. The tests, ``sluice db migrate`` and the deployed stack's migration
+function all call :func:`apply_migrations`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from importlib.resources import files
+from typing import Any, Final
+
+import psycopg
+from psycopg import errors as pg_errors
+
+from sluice_consumer.database import classify_connect_error, classify_database_error
+from sluice_consumer.repository import (
+    CREATE_MIGRATIONS_TABLE,
+    INSERT_MIGRATION,
+    LOCK_MIGRATIONS_TABLE,
+    SELECT_MIGRATIONS,
+)
+from sluice_shared.errors import ConfigurationError
+
+__all__ = [
+    "Migration",
+    "MigrationChecksumError",
+    "MigrationResult",
+    "apply_migrations",
+    "available_migrations",
+    "migrate",
+]
+
+_FILE_NAME: Final = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+
+class MigrationChecksumError(ConfigurationError):
+    """An applied migration's file changed since it was applied: add a new migration instead of editing one."""
+
+    code = "migration_checksum"
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One numbered SQL file."""
+
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        """SHA-256 of the file's text."""
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class MigrationResult:
+    """What one run applied and the schema version afterwards."""
+
+    applied: list[str]
+    version: int
+
+
+def available_migrations() -> list[Migration]:
+    """Every migration shipped in the package, in version order."""
+    folder = files("sluice_consumer").joinpath("migrations")
+    found = []
+    for entry in folder.iterdir():
+        match = _FILE_NAME.match(entry.name)
+        if match:
+            found.append(Migration(int(match.group(1)), entry.name.removesuffix(".sql"), entry.read_text("utf-8")))
+    return sorted(found, key=lambda migration: migration.version)
+
+
+def migrate(conn: psycopg.Connection[Any]) -> MigrationResult:
+    """Apply pending migrations on ``conn`` (not in autocommit mode); return what was applied.
+
+    Raises:
+        MigrationChecksumError: an applied migration's file has changed.
+        psycopg.Error: the database refused a statement (callers classify it).
+    """
+    _ensure_version_table(conn)
+    applied: list[str] = []
+    with conn.transaction():
+        conn.execute(LOCK_MIGRATIONS_TABLE)
+        done = {version: (name, checksum) for version, name, checksum in conn.execute(SELECT_MIGRATIONS)}
+        migrations = available_migrations()
+        for migration in migrations:
+            recorded = done.get(migration.version)
+            if recorded is not None:
+                if recorded[1] != migration.checksum:
+                    raise MigrationChecksumError(
+                        f"migration {migration.name} changed after it was applied (checksum mismatch)"
+                    )
+                continue
+            conn.execute(migration.sql)  # a file shipped in the package, not input
+            conn.execute(INSERT_MIGRATION, (migration.version, migration.name, migration.checksum))
+            applied.append(migration.name)
+        version = max([*done, *(migration.version for migration in migrations)], default=0)
+    return MigrationResult(applied, version)
+
+
+def _ensure_version_table(conn: psycopg.Connection[Any]) -> None:
+    try:
+        with conn.transaction():
+            conn.execute(CREATE_MIGRATIONS_TABLE)
+    except (pg_errors.UniqueViolation, pg_errors.DuplicateTable):
+        # Two first-time migrators raced on CREATE TABLE IF NOT EXISTS; the winner's table is all we need.
+        return
+
+
+def apply_migrations(conninfo: str) -> list[str]:
+    """Connect to ``conninfo``, apply every pending migration, return the names of those newly applied.
+
+    Raises:
+        ConfigurationError: the URL is invalid, the role lacks privileges, or a migration file changed.
+        DatabaseUnavailableError: the database cannot be reached (retrying may help).
+    """
+    return apply_migrations_with_version(conninfo).applied
+
+
+def apply_migrations_with_version(conninfo: str) -> MigrationResult:
+    """:func:`apply_migrations`, also returning the schema version afterwards."""
+    try:
+        conn = psycopg.connect(conninfo, autocommit=False, prepare_threshold=None)
+    except psycopg.OperationalError as exc:
+        raise classify_connect_error(exc) from exc
+    except psycopg.ProgrammingError as exc:
+        raise ConfigurationError(f"invalid database URL: {exc}") from exc
+    with conn:
+        try:
+            return migrate(conn)
+        except psycopg.Error as exc:
+            raise classify_database_error(exc) from exc

@@ -1,0 +1,128 @@
+"""The consumer's typed, frozen settings: where the database is, how to authenticate, TLS, time budgets, DLQ.
+
+Read from the environment once per execution environment (``sluice_consumer.runtime``); tests and the CLI
+build a :class:`ConsumerSettings` directly and pass it to ``runtime.configure``. Database credentials come
+from exactly one source, in this order: an explicit ``SLUICE_DATABASE_URL``; a Secrets Manager secret
+(``SLUICE_DB_SECRET_ARN``); RDS IAM authentication tokens (``SLUICE_DB_IAM_AUTH``).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Final
+
+from pydantic import Field, SecretStr
+
+from sluice_shared import environment as env
+from sluice_shared.errors import ConfigurationError
+from sluice_shared.settings import ContractSettings
+
+__all__ = [
+    "DEFAULT_DEADLINE_MARGIN_MS",
+    "DEFAULT_PORT",
+    "ConsumerSettings",
+    "CredentialSource",
+    "SslMode",
+]
+
+DEFAULT_PORT: Final = 5432
+# Time kept free before the Lambda timeout: enough to roll back, report failures and flush metrics.
+DEFAULT_DEADLINE_MARGIN_MS: Final = 3_000
+DEFAULT_CONNECT_TIMEOUT_S: Final = 5
+
+
+class SslMode(StrEnum):
+    """libpq ``sslmode`` values (https://www.postgresql.org/docs/current/libpq-ssl.html)."""
+
+    DISABLE = "disable"
+    ALLOW = "allow"
+    PREFER = "prefer"
+    REQUIRE = "require"
+    VERIFY_CA = "verify-ca"
+    VERIFY_FULL = "verify-full"
+
+
+class CredentialSource(StrEnum):
+    """Where the database password comes from."""
+
+    URL = "url"
+    SECRET = "secret"  # noqa: S105 - a name, not a password
+    IAM = "iam"
+
+
+class ConsumerSettings(ContractSettings):
+    """Everything the consumer Lambda (and ``sluice consume`` / ``sluice db``) needs beyond the contract."""
+
+    database_url: SecretStr | None = Field(
+        default=None,
+        validation_alias=env.DATABASE_URL,
+        description="Explicit libpq URL or conninfo; wins over the secret and IAM settings.",
+    )
+    db_secret_arn: str | None = Field(
+        default=None,
+        validation_alias=env.DB_SECRET_ARN,
+        description="Secrets Manager secret (JSON with username and password, as RDS writes it).",
+    )
+    db_host: str | None = Field(
+        default=None,
+        validation_alias=env.DB_HOST,
+        description="Database or RDS Proxy endpoint; overrides the secret's host (point it at the proxy).",
+    )
+    db_port: Annotated[int, Field(gt=0, lt=65_536)] | None = Field(default=None, validation_alias=env.DB_PORT)
+    db_name: str | None = Field(default=None, validation_alias=env.DB_NAME)
+    db_user: str | None = Field(default=None, validation_alias=env.DB_USER)
+    db_iam_auth: bool = Field(
+        default=False,
+        validation_alias=env.DB_IAM_AUTH,
+        description="Authenticate with RDS IAM tokens minted for each new connection.",
+    )
+    db_sslmode: SslMode | None = Field(
+        default=None,
+        validation_alias=env.DB_SSLMODE,
+        description="libpq sslmode; default verify-full for AWS credentials, the URL's own (else prefer) for URLs.",
+    )
+    db_sslrootcert: str | None = Field(
+        default=None,
+        validation_alias=env.DB_SSLROOTCERT,
+        description="CA bundle for verify-ca/verify-full; default: the Amazon Trust Services roots shipped inside.",
+    )
+    db_connect_timeout_s: Annotated[int, Field(ge=1, le=120)] = Field(
+        default=DEFAULT_CONNECT_TIMEOUT_S, validation_alias=env.DB_CONNECT_TIMEOUT_S
+    )
+    db_statement_timeout_ms: Annotated[int, Field(ge=1)] | None = Field(
+        default=None,
+        validation_alias=env.DB_STATEMENT_TIMEOUT_MS,
+        description="Upper bound for one write, enforced client-side (no SET: it would pin RDS Proxy sessions).",
+    )
+    batch_deadline_margin_ms: Annotated[int, Field(ge=0)] = Field(
+        default=DEFAULT_DEADLINE_MARGIN_MS,
+        validation_alias=env.BATCH_DEADLINE_MARGIN_MS,
+        description="Stop starting work when less than this remains of the Lambda's time.",
+    )
+    dlq_url: str | None = Field(
+        default=None,
+        validation_alias=env.DLQ_URL,
+        description="Dead-letter queue for permanent failures; unset: they are reported as batch item failures.",
+    )
+
+    @property
+    def credential_source(self) -> CredentialSource:
+        """Which credentials source is configured.
+
+        Raises:
+            ConfigurationError: none is configured, or IAM auth lacks its host, user or database name.
+        """
+        if self.database_url is not None:
+            return CredentialSource.URL
+        if self.db_secret_arn:
+            return CredentialSource.SECRET
+        if self.db_iam_auth:
+            required = {env.DB_HOST: self.db_host, env.DB_USER: self.db_user, env.DB_NAME: self.db_name}
+            missing = [name for name, value in required.items() if not value]
+            if missing:
+                raise ConfigurationError(f"RDS IAM authentication needs {', '.join(missing)}")
+            return CredentialSource.IAM
+        raise ConfigurationError(
+            f"no database configured: set {env.DATABASE_URL}, {env.DB_SECRET_ARN} or {env.DB_IAM_AUTH} with "
+            f"{env.DB_HOST}, {env.DB_USER} and {env.DB_NAME}"
+        )

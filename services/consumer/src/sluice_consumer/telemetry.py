@@ -1,0 +1,62 @@
+"""One structured log line and one set of EMF metrics per batch."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from sluice_consumer.logic import Disposition
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Logger, Metrics
+
+    from sluice_consumer.logic import BatchResult
+
+__all__ = ["SERVICE", "record_batch"]
+
+SERVICE: Final = "sluice-consumer"
+# Message ids of failed messages in the log line, at most this many (a 10,000-message batch could fail whole).
+MAX_LOGGED_IDS: Final = 20
+
+_METRICS: Final = (
+    ("MessagesStored", Disposition.STORED),
+    ("MessagesDuplicate", Disposition.DUPLICATE),
+    ("MessagesDeadLettered", Disposition.DEAD_LETTERED),
+    ("MessagesRetried", Disposition.RETRY),
+)
+
+
+def record_batch(result: BatchResult, *, logger: Logger, metrics: Metrics) -> None:
+    """Log the batch's counts (never bodies) and add its metrics; flushed by ``@metrics.log_metrics``."""
+    received = len(result.outcomes)
+    metrics.add_metric(name="MessagesReceived", unit=MetricUnit.Count, value=received)
+    for name, disposition in _METRICS:
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=result.counts[disposition])
+    metrics.add_metric(name="BatchDuration", unit=MetricUnit.Milliseconds, value=round(result.duration_ms, 3))
+    failed = [
+        {
+            "message_id": outcome.message_id,
+            "disposition": outcome.disposition.value,
+            "code": outcome.error.code,
+            "dead_letter_error": outcome.dead_letter_error.code if outcome.dead_letter_error else None,
+        }
+        for outcome in result.outcomes
+        if outcome.error is not None
+    ]
+    logger.info(
+        "batch consumed",
+        extra={
+            "received": received,
+            "stored": result.counts[Disposition.STORED],
+            "duplicates": result.counts[Disposition.DUPLICATE],
+            "dead_lettered": result.counts[Disposition.DEAD_LETTERED],
+            "retried": result.counts[Disposition.RETRY],
+            "fifo": result.fifo,
+            "duration_ms": round(result.duration_ms, 3),
+            "dead_letter_codes": result.error_codes(Disposition.DEAD_LETTERED),
+            "retry_codes": result.error_codes(Disposition.RETRY),
+            "dead_letter_failures": sum(1 for outcome in result.outcomes if outcome.dead_letter_error is not None),
+            "failed_messages": failed[:MAX_LOGGED_IDS],
+        },
+    )

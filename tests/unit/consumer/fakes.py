@@ -1,0 +1,73 @@
+"""In-memory fakes for the consumer's ports: the event store and the dead-letter sink."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sluice_shared.errors import ConstraintViolationError, SluiceError, TransientError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from uuid import UUID
+
+    from sluice_consumer.deadline import Deadline
+    from sluice_consumer.logic import DeadLetter, EventRow
+
+
+class FakeEventStore:
+    """Stores rows in a dict; refuses rows whose event_id is in ``bad_ids``; can fail transiently."""
+
+    def __init__(
+        self,
+        *,
+        bad_ids: set[UUID] | None = None,
+        failure: TransientError | None = None,
+        on_store: Callable[[], None] | None = None,
+    ) -> None:
+        self.rows: dict[UUID, EventRow] = {}
+        self.bad_ids = bad_ids or set()
+        self.failure = failure
+        self.on_store = on_store
+        self.calls: list[list[str]] = []
+
+    def store(self, rows: Sequence[EventRow], *, deadline: Deadline) -> set[UUID]:
+        del deadline  # the fake never runs out of time; tests drive the deadline through its clock
+        self.calls.append([row.sqs_message_id for row in rows])
+        if self.on_store is not None:
+            self.on_store()
+        if self.failure is not None:
+            raise self.failure
+        if any(row.event_id in self.bad_ids for row in rows):
+            raise ConstraintViolationError("check constraint violated", sqlstate="23514", constraint="events_check")
+        new: set[UUID] = set()
+        for row in rows:
+            if row.event_id not in self.rows:
+                self.rows[row.event_id] = row
+                new.add(row.event_id)
+        return new
+
+
+class FakeDeadLetterSink:
+    """Records every letter; refuses the message ids in ``refuse``."""
+
+    def __init__(self, *, refuse: set[str] | None = None, error: SluiceError | None = None) -> None:
+        self.refuse = refuse or set()
+        self.error = error or TransientError("queue unreachable")
+        self.sent: list[DeadLetter] = []
+
+    def send(self, letters: Sequence[DeadLetter]) -> dict[str, SluiceError]:
+        unsent = {}
+        for letter in letters:
+            if letter.record.message_id in self.refuse:
+                unsent[letter.record.message_id] = self.error
+            else:
+                self.sent.append(letter)
+        return unsent
+
+    @property
+    def sent_ids(self) -> list[str]:
+        return [letter.record.message_id for letter in self.sent]
+
+    @property
+    def sent_codes(self) -> list[str]:
+        return [letter.error.code for letter in self.sent]
