@@ -55,11 +55,18 @@ def main(argv: list[str] | None = None) -> int:
         err.print(f"error: {exc}", markup=False)
         # Permanent: the input, the command line or the configuration must change; transient: try again.
         return EXIT_USAGE if isinstance(exc, PermanentError) else EXIT_FAILED
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, typer.Abort):
         err.print("aborted")
         return EXIT_INTERRUPTED
     except click.ClickException as exc:
         exc.show()
+        return exc.exit_code
+    except typer.TyperException as exc:  # typer >= 0.2x vendors click: its usage errors derive from this instead
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            err.print(f"error: {exc.format_message()}", markup=False)
         return exc.exit_code
     except Exception as exc:  # the last line of defence: one line, never a bare traceback
         if _state["debug"]:
