@@ -118,7 +118,8 @@ class MessageFilter:
             return False
         try:
             return _truthy(self.where.search(message.parsed_body))
-        except jmespath.exceptions.JMESPathError:
+        except (jmespath.exceptions.JMESPathError, TypeError, ValueError):
+            # Type errors in functions, and (jmespath 1.1) ordering a string against a number, raise.
             return False
 
 
