@@ -69,3 +69,13 @@ def sqs_client(sqs_endpoint: str) -> SQSClient:
 def unique_name() -> str:
     """A short unique name for queues and other per-test resources."""
     return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def migrated_database_url(database_factory: DatabaseFactory) -> str:
+    """URL of a fresh database with every Sluice migration applied (dropped at the end of the session)."""
+    from sluice_consumer.migrations import apply_migrations  # noqa: PLC0415 - only tests that need a schema
+
+    url = database_factory.create()
+    apply_migrations(url)
+    return url

@@ -1,0 +1,59 @@
+"""Consumer integration fixtures: the real handler wired to a migrated database and a moto DLQ."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+import pytest
+
+from sluice_consumer import runtime
+from sluice_consumer.settings import ConsumerSettings
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from mypy_boto3_sqs import SQSClient
+
+
+@pytest.fixture
+def dlq_url(sqs_client: SQSClient, sqs_endpoint: str, unique_name: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh dead-letter queue on the moto server; boto3's standard configuration points at it."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", sqs_endpoint)
+    return sqs_client.create_queue(QueueName=f"{unique_name}-dlq")["QueueUrl"]
+
+
+@pytest.fixture
+def configure_consumer(migrated_database_url: str) -> Iterator[Callable[..., ConsumerSettings]]:
+    """Configure the consumer runtime in-process (database URL set; keyword arguments override settings)."""
+
+    def configure(**overrides: Any) -> ConsumerSettings:
+        settings = ConsumerSettings(database_url=migrated_database_url, **overrides)
+        runtime.configure(settings)
+        return settings
+
+    yield configure
+    runtime.configure(None)
+
+
+@pytest.fixture
+def db(migrated_database_url: str) -> Iterator[psycopg.Connection[Any]]:
+    """An autocommit connection to the migrated database, for assertions and sabotage."""
+    with psycopg.connect(migrated_database_url, autocommit=True) as conn:
+        yield conn
+
+
+def receive_all(sqs_client: SQSClient, queue_url: str, expected: int) -> list[dict[str, Any]]:
+    """Receive (and delete) messages until ``expected`` arrived or the queue stays empty."""
+    messages: list[dict[str, Any]] = []
+    for _ in range(20):
+        response = sqs_client.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], WaitTimeSeconds=0
+        )
+        batch = response.get("Messages", [])
+        for message in batch:
+            sqs_client.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        messages.extend(batch)  # type: ignore[arg-type]
+        if len(messages) >= expected and not batch:
+            break
+    return messages

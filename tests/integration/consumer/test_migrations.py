@@ -1,0 +1,140 @@
+"""Migrations against a real PostgreSQL: recorded, idempotent, safe concurrently; the deploy-time handler."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+import pytest
+
+from sluice_consumer import migrate, runtime
+from sluice_consumer.context import LocalContext
+from sluice_consumer.migrations import MigrationChecksumError, apply_migrations
+from sluice_consumer.settings import ConsumerSettings
+from sluice_shared.errors import ConfigurationError, DatabaseUnavailableError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from tests.support.postgres import DatabaseFactory
+
+EVENTS_COLUMNS = [
+    ("event_id", "uuid"),
+    ("event_type", "text"),
+    ("source", "text"),
+    ("occurred_at", "timestamp with time zone"),
+    ("schema_version", "integer"),
+    ("payload", "jsonb"),
+    ("sqs_message_id", "text"),
+    ("receive_count", "integer"),
+    ("received_at", "timestamp with time zone"),
+]
+
+
+@pytest.fixture
+def empty_database(database_factory: DatabaseFactory) -> str:
+    return database_factory.create()
+
+
+@pytest.fixture
+def _runtime_reset() -> Iterator[None]:
+    yield
+    runtime.configure(None)
+
+
+def test_first_run_applies_every_migration_and_the_second_none(empty_database: str) -> None:
+    assert apply_migrations(empty_database) == ["0001_events"]
+    assert apply_migrations(empty_database) == []
+
+    with psycopg.connect(empty_database) as conn:
+        columns = conn.execute(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'events' "
+            "ORDER BY ordinal_position"
+        ).fetchall()
+        versions = conn.execute("SELECT version, name FROM sluice_schema_migrations").fetchall()
+        sequences = conn.execute("SELECT count(*) FROM pg_sequences").fetchone()
+    assert columns == EVENTS_COLUMNS
+    assert versions == [(1, "0001_events")]
+    assert sequences == (0,)  # nothing sequence-backed: no RDS Proxy pinning on the hot path
+
+
+def test_concurrent_migrators_apply_each_migration_exactly_once(empty_database: str) -> None:
+    results: list[list[str]] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            results.append(apply_migrations(empty_database))
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert errors == []
+    assert sorted(results) == [[], [], [], ["0001_events"]]
+
+
+def test_edited_migration_is_refused(empty_database: str) -> None:
+    apply_migrations(empty_database)
+    with psycopg.connect(empty_database, autocommit=True) as conn:
+        conn.execute("UPDATE sluice_schema_migrations SET checksum = 'edited' WHERE version = 1")
+
+    with pytest.raises(MigrationChecksumError, match="0001_events changed after it was applied"):
+        apply_migrations(empty_database)
+
+
+def test_unreachable_database_is_a_transient_error() -> None:
+    with pytest.raises(DatabaseUnavailableError, match="cannot connect"):
+        apply_migrations("postgresql://postgres@127.0.0.1:1/none?connect_timeout=2")
+
+
+def test_invalid_url_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match="invalid database URL"):
+        apply_migrations("postgresql://postgres@127.0.0.1/none?bogus=1")
+
+
+@pytest.mark.usefixtures("_runtime_reset")
+def test_deploy_time_handler_migrates_on_create_and_update_and_ignores_delete(empty_database: str) -> None:
+    runtime.configure(ConsumerSettings(database_url=empty_database))  # type: ignore[arg-type]
+
+    created = migrate.lambda_handler({"RequestType": "Create"}, LocalContext())
+    updated = migrate.lambda_handler({"RequestType": "Update", "PhysicalResourceId": "p-1"}, LocalContext())
+    deleted = migrate.lambda_handler({"RequestType": "Delete", "PhysicalResourceId": "p-1"}, LocalContext())
+    trigger = migrate.lambda_handler({}, LocalContext())
+
+    assert created == {
+        "PhysicalResourceId": migrate.PHYSICAL_RESOURCE_ID,
+        "Data": {"Applied": "0001_events", "SchemaVersion": "1"},
+        "applied": ["0001_events"],
+        "schema_version": 1,
+    }
+    assert updated["Data"] == {"Applied": "", "SchemaVersion": "1"}
+    assert updated["PhysicalResourceId"] == "p-1"
+    assert deleted == {"PhysicalResourceId": "p-1", "Data": {}}
+    assert trigger["schema_version"] == 1
+    json.dumps(created)  # the Provider framework serialises the response
+
+
+@pytest.mark.usefixtures("_runtime_reset")
+def test_deploy_time_handler_reads_credentials_from_secrets_manager(
+    empty_database: str, sqs_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import boto3  # noqa: PLC0415
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", sqs_endpoint)
+    params = psycopg.conninfo.conninfo_to_dict(empty_database)
+    secret: dict[str, Any] = {"username": params["user"], "password": "unused-with-trust-auth", "port": 5432}
+    arn = boto3.client("secretsmanager").create_secret(Name="sluice-db", SecretString=json.dumps(secret))["ARN"]
+    runtime.configure(
+        ConsumerSettings(db_secret_arn=arn, db_host="127.0.0.1", db_name=str(params["dbname"]), db_sslmode="disable")  # type: ignore[arg-type]
+    )
+
+    result = migrate.lambda_handler({"RequestType": "Create"}, LocalContext())
+
+    assert result["applied"] == ["0001_events"]

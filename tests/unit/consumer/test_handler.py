@@ -1,0 +1,96 @@
+"""The Lambda entry point end to end over fakes: exact response, one log line with counts, EMF metrics."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import TYPE_CHECKING
+
+import pytest
+
+from sluice_consumer import runtime
+from sluice_consumer.context import LocalContext
+from sluice_consumer.handler import lambda_handler, logger
+from sluice_consumer.records import InvalidEventError
+from sluice_consumer.settings import ConsumerSettings
+from tests.support.factories import event_body
+from tests.unit.consumer.fakes import FakeDeadLetterSink, FakeEventStore
+from tests.unit.consumer.sqs_events import sqs_event
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+
+@pytest.fixture
+def store() -> FakeEventStore:
+    return FakeEventStore()
+
+
+@pytest.fixture
+def sink() -> FakeDeadLetterSink:
+    return FakeDeadLetterSink()
+
+
+@pytest.fixture(autouse=True)
+def _runtime(store: FakeEventStore, sink: FakeDeadLetterSink) -> Iterator[None]:
+    settings = ConsumerSettings(database_url="postgresql://unused@127.0.0.1/none")  # type: ignore[arg-type]
+    runtime.configure(settings, store=store, dead_letters=sink)
+    yield
+    runtime.configure(None)
+
+
+@pytest.fixture
+def log_stream() -> Iterator[io.StringIO]:
+    """The handler's log output (Powertools bound its handler to the stdout of import time)."""
+    stream = io.StringIO()
+    previous = logger.registered_handler.setStream(stream)  # type: ignore[attr-defined]
+    yield stream
+    logger.registered_handler.setStream(previous)  # type: ignore[attr-defined]
+
+
+def json_lines(text: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def test_handler_returns_exactly_the_failed_message_ids(
+    store: FakeEventStore, sink: FakeDeadLetterSink, log_stream: io.StringIO, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sink.refuse = {"m1"}
+    body = event_body()
+
+    response = lambda_handler(sqs_event([body, "bad", body, "{}"]), LocalContext())
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
+    assert len(store.rows) == 1
+    assert sink.sent_ids == ["m3"]
+    [log] = [line for line in json_lines(log_stream.getvalue()) if line.get("message") == "batch consumed"]
+    assert {key: log[key] for key in ("received", "stored", "duplicates", "dead_lettered", "retried")} == {
+        "received": 4,
+        "stored": 1,
+        "duplicates": 1,
+        "dead_lettered": 1,
+        "retried": 1,
+    }
+    assert log["dead_letter_failures"] == 1
+    assert "bad" not in json.dumps(log)  # bodies never reach the log
+    [emf] = [line for line in json_lines(capsys.readouterr().out) if "_aws" in line]
+    assert (emf["MessagesReceived"], emf["MessagesStored"], emf["MessagesRetried"]) == ([4.0], [1.0], [1.0])
+    assert emf["MessagesDuplicate"] == [1.0]
+    assert emf["MessagesDeadLettered"] == [1.0]
+    assert "BatchDuration" in emf
+
+
+def test_handler_reports_everything_failed_when_the_deadline_is_too_close(store: FakeEventStore) -> None:
+    context = LocalContext(timeout_s=1.0)  # the default margin keeps 3 s free
+
+    response = lambda_handler(sqs_event([event_body(), event_body()]), context)
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m0"}, {"itemIdentifier": "m1"}]}
+    assert store.calls == []
+
+
+# The invocation fails before any metric exists; Powertools warns about that, as it should.
+@pytest.mark.filterwarnings("ignore:No application metrics to publish")
+def test_handler_rejects_an_event_that_is_not_from_sqs() -> None:
+    with pytest.raises(InvalidEventError):
+        lambda_handler({"Records": [{"eventSource": "aws:s3"}]}, LocalContext())
