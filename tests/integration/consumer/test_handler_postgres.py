@@ -155,11 +155,7 @@ def test_database_going_away_mid_batch_loses_nothing_and_retries_everything(
     # Another transaction holds an uncommitted row with the event_id of message 1500: the consumer's second
     # 1,000-row statement waits on it, mid-batch, after its first statement ran in the same transaction.
     with psycopg.connect(migrated_database_url) as blocker:
-        blocker.execute(
-            "INSERT INTO events (event_id, event_type, source, occurred_at, payload, sqs_message_id, receive_count,"
-            " schema_version) VALUES (%s, 'order.cancelled', 'blocker', now(), '{}', 'x', 1, 1)",
-            (blocker_id,),
-        )
+        hold_event_id(blocker, blocker_id)
         result: dict[str, Any] = {}
         thread = threading.Thread(target=lambda: result.update(lambda_handler(sqs_event(bodies), LocalContext())))
         thread.start()
@@ -181,11 +177,7 @@ def test_statement_past_the_deadline_is_cancelled_and_retried(
     configure_consumer(batch_deadline_margin_ms=1000)
     blocker_id = str(uuid.uuid4())
     with psycopg.connect(migrated_database_url) as blocker:
-        blocker.execute(
-            "INSERT INTO events (event_id, event_type, source, occurred_at, payload, sqs_message_id, receive_count,"
-            " schema_version) VALUES (%s, 'order.cancelled', 'blocker', now(), '{}', 'x', 1, 1)",
-            (blocker_id,),
-        )
+        hold_event_id(blocker, blocker_id)
         started = time.monotonic()
         # 2 s of Lambda time, 1 s kept free: the blocked INSERT is cancelled after about 1 s.
         response = lambda_handler(sqs_event([event_body(), event_body(event_id=blocker_id)]), LocalContext(timeout_s=2))
@@ -238,6 +230,15 @@ def test_ten_thousand_message_batch_through_the_handler(
     assert response == failures()
     assert count(db) == 10_000 - 10 - 1
     assert len(receive_all(sqs_client, dlq_url, expected=10)) == 10
+
+
+def hold_event_id(conn: psycopg.Connection[Any], event_id: str) -> None:
+    """Insert a row with ``event_id`` and keep the transaction open: writers of that id wait on it."""
+    conn.execute(
+        "INSERT INTO events (event_id, event_type, source, occurred_at, payload, sqs_message_id, receive_count,"
+        " schema_version) VALUES (%s, 'order.cancelled', 'blocker', now(), '{}', 'x', 1, 1)",
+        (event_id,),
+    )
 
 
 def _wait_for_lock_wait(db: psycopg.Connection[Any]) -> int:
