@@ -13,9 +13,10 @@ from typing import Annotated
 import click
 import typer
 
-from sluice_cli import contract
+from sluice_cli import consume, contract, db
 from sluice_cli.console import err
 from sluice_cli.dlq import app as dlq_app
+from sluice_cli.local import app as local_app
 from sluice_shared.errors import PermanentError, SluiceError
 
 __all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_USAGE", "app", "main"]
@@ -33,6 +34,9 @@ app = typer.Typer(
 )
 app.add_typer(contract.app, name="contract")
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(db.app, name="db")
+app.command("consume")(consume.consume)
+app.add_typer(local_app, name="local")
 
 _state = {"debug": False}
 

@@ -1,5 +1,11 @@
-"""The whole pipeline on one machine: an embedded SQS endpoint, PostgreSQL, the ingest and consumer handlers."""
+"""The whole pipeline on one machine: an embedded SQS endpoint, PostgreSQL, the ingest and consumer functions.
+
+:class:`LocalPipeline` is the Python API (tests drive it directly); :data:`app` is ``sluice local``.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from sluice_cli.local.commands import app
+from sluice_cli.local.pipeline import LocalPipeline, PipelineConfig, PipelineFailedError, PipelineNotDrainedError
+
+__all__ = ["LocalPipeline", "PipelineConfig", "PipelineFailedError", "PipelineNotDrainedError", "app"]

@@ -43,7 +43,8 @@ class LocalQueues:
 def create_queues(client: SQSClient, *, name: str, topology: QueueTopology = LOCAL_TOPOLOGY) -> LocalQueues:
     """Create (or find, when identical) the queue ``name`` and its DLQ ``name-dlq`` for ``topology``.
 
-    FIFO topologies get ``.fifo`` names and content-based deduplication (an explicit deduplication id wins).
+    FIFO topologies get ``.fifo`` names and, as in the CDK stack, no content-based deduplication: producers
+    give each message a deduplication id (Sluice's publisher and dead-letter sink do).
 
     Raises:
         ConfigurationError: the topology breaks a rule.
@@ -52,9 +53,7 @@ def create_queues(client: SQSClient, *, name: str, topology: QueueTopology = LOC
     """
     topology.validate()
     suffix = FIFO_SUFFIX if topology.fifo else ""
-    fifo: dict[QueueAttributeNameType, str] = (
-        {"FifoQueue": "true", "ContentBasedDeduplication": "true"} if topology.fifo else {}
-    )
+    fifo: dict[QueueAttributeNameType, str] = {"FifoQueue": "true"} if topology.fifo else {}
     try:
         dlq_url = client.create_queue(
             QueueName=f"{name}-dlq{suffix}",

@@ -1,0 +1,91 @@
+"""The real consumer and ingest handlers, configured in-process for one local pipeline.
+
+Each handler gets its settings through its unit's ``runtime.configure`` (never through ``os.environ``) and
+its SQS client explicitly where the unit allows it. Calls are serialized per handler: the pipeline's process
+is one Lambda execution environment per function, and Lambda never runs two invocations in one environment
+at once (module-level Powertools state and the cached one-connection pool assume it).
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Final
+
+from pydantic import SecretStr
+
+from sluice_shared.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+    from sluice_cli.local.event_source import Handler
+    from sluice_shared.topology import QueueTopology
+
+__all__ = ["consumer_handler", "deadline_margin_ms", "ingest_handler", "serialized"]
+
+# The consumer stops starting work when this share of its timeout is left (its default margin is 3 s, more
+# than a whole local timeout), leaving time to roll back and report failures.
+DEADLINE_MARGIN_SHARE: Final = 0.25
+DEFAULT_DEADLINE_MARGIN_MS: Final = 3_000
+_INGEST_AVAILABLE: Final = False  # interim: issue 3 has not landed its handler yet
+
+
+def _unavailable(_event: dict[str, Any], _context: Any) -> Any:
+    raise ConfigurationError("the ingest function is not available")
+
+
+def serialized(handler: Handler) -> Handler:
+    """``handler`` behind a lock: one invocation at a time, like one Lambda execution environment."""
+    lock = threading.Lock()
+
+    @functools.wraps(handler)
+    def invoke(event: dict[str, Any], context: Any) -> Any:
+        with lock:
+            return handler(event, context)
+
+    return invoke
+
+
+def deadline_margin_ms(topology: QueueTopology) -> int:
+    """The consumer's deadline margin for this topology's function timeout."""
+    return min(DEFAULT_DEADLINE_MARGIN_MS, int(topology.consumer_timeout_seconds * 1000 * DEADLINE_MARGIN_SHARE))
+
+
+@contextmanager
+def consumer_handler(
+    *, database_url: str, dlq_url: str, client: SQSClient, topology: QueueTopology
+) -> Iterator[Handler]:
+    """Configure the consumer for this pipeline and yield its Lambda handler; reset the consumer on exit."""
+    from sluice_consumer import runtime  # noqa: PLC0415 - psycopg, pool and Powertools load only when used
+    from sluice_consumer.dead_letters import SqsDeadLetterSink  # noqa: PLC0415
+    from sluice_consumer.handler import lambda_handler  # noqa: PLC0415
+    from sluice_consumer.settings import ConsumerSettings  # noqa: PLC0415
+    from sluice_shared.sqs import BatchSender  # noqa: PLC0415
+
+    settings = ConsumerSettings(
+        database_url=SecretStr(database_url),
+        dlq_url=dlq_url,
+        batch_deadline_margin_ms=deadline_margin_ms(topology),
+    )
+    sink = SqsDeadLetterSink(dlq_url, sender=BatchSender(dlq_url, client=client))
+    runtime.configure(settings, dead_letters=sink)
+    try:
+        yield serialized(lambda_handler)
+    finally:
+        runtime.configure(None)  # closes the pool
+
+
+@contextmanager
+def ingest_handler(*, queue_url: str, client: SQSClient) -> Iterator[Handler]:
+    """Configure the ingest function for this pipeline and yield its Lambda handler; reset it on exit.
+
+    Raises:
+        ConfigurationError: the ingest function (issue 3) is not part of this installation yet.
+    """
+    del queue_url, client
+    if not _INGEST_AVAILABLE:
+        raise ConfigurationError("the ingest function (sluice_ingest.handler) is not available in this installation")
+    yield _unavailable
