@@ -43,9 +43,10 @@ def _runtime(store: FakeEventStore, sink: FakeDeadLetterSink) -> Iterator[None]:
 def log_stream() -> Iterator[io.StringIO]:
     """The handler's log output (Powertools bound its handler to the stdout of import time)."""
     stream = io.StringIO()
-    previous = logger.registered_handler.setStream(stream)  # type: ignore[attr-defined]
+    handler = logger.registered_handler
+    previous, handler.stream = handler.stream, stream  # type: ignore[attr-defined]
     yield stream
-    logger.registered_handler.setStream(previous)  # type: ignore[attr-defined]
+    handler.stream = previous  # type: ignore[attr-defined]
 
 
 def json_lines(text: str) -> list[dict[str, object]]:

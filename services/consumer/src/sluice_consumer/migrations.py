@@ -17,12 +17,14 @@ from typing import Any, Final
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from sluice_consumer.database import classify_connect_error, classify_database_error
 from sluice_consumer.repository import (
     CREATE_MIGRATIONS_TABLE,
     INSERT_MIGRATION,
     LOCK_MIGRATIONS_TABLE,
+    MIGRATIONS_TABLE_EXISTS,
     SELECT_MIGRATIONS,
 )
 from sluice_shared.errors import ConfigurationError
@@ -31,12 +33,15 @@ __all__ = [
     "Migration",
     "MigrationChecksumError",
     "MigrationResult",
+    "MigrationStatus",
     "apply_migrations",
     "available_migrations",
     "migrate",
+    "migration_status",
 ]
 
 _FILE_NAME: Final = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+CONNECT_TIMEOUT_S: Final = 10
 
 
 class MigrationChecksumError(ConfigurationError):
@@ -65,6 +70,14 @@ class MigrationResult:
 
     applied: list[str]
     version: int
+
+
+@dataclass(frozen=True, slots=True)
+class MigrationStatus:
+    """Which shipped migrations a database has and which it still needs."""
+
+    applied: list[str]
+    pending: list[str]
 
 
 def available_migrations() -> list[Migration]:
@@ -127,14 +140,37 @@ def apply_migrations(conninfo: str) -> list[str]:
 
 def apply_migrations_with_version(conninfo: str) -> MigrationResult:
     """:func:`apply_migrations`, also returning the schema version afterwards."""
-    try:
-        conn = psycopg.connect(conninfo, autocommit=False, prepare_threshold=None)
-    except psycopg.OperationalError as exc:
-        raise classify_connect_error(exc) from exc
-    except psycopg.ProgrammingError as exc:
-        raise ConfigurationError(f"invalid database URL: {exc}") from exc
-    with conn:
+    with _connect(conninfo) as conn:
         try:
             return migrate(conn)
         except psycopg.Error as exc:
             raise classify_database_error(exc) from exc
+
+
+def migration_status(conninfo: str) -> MigrationStatus:
+    """Read which migrations the database at ``conninfo`` has applied; changes nothing.
+
+    Raises the same errors as :func:`apply_migrations`.
+    """
+    with _connect(conninfo) as conn:
+        try:
+            row = conn.execute(MIGRATIONS_TABLE_EXISTS).fetchone()
+            done = {name for _, name, _ in conn.execute(SELECT_MIGRATIONS)} if row and row[0] else set()
+        except psycopg.Error as exc:
+            raise classify_database_error(exc) from exc
+    names = [migration.name for migration in available_migrations()]
+    return MigrationStatus(
+        applied=[name for name in names if name in done], pending=[name for name in names if name not in done]
+    )
+
+
+def _connect(conninfo: str) -> psycopg.Connection[Any]:
+    try:
+        # Without a connect_timeout libpq waits for the operating system's TCP timeout (minutes).
+        if "connect_timeout" not in conninfo_to_dict(conninfo):
+            conninfo = make_conninfo(conninfo, connect_timeout=CONNECT_TIMEOUT_S)
+        return psycopg.connect(conninfo, autocommit=False, prepare_threshold=None)
+    except psycopg.OperationalError as exc:
+        raise classify_connect_error(exc) from exc
+    except psycopg.ProgrammingError as exc:
+        raise ConfigurationError(f"invalid database URL: {exc}") from exc

@@ -32,6 +32,7 @@ __all__ = [
     "INSERT_MIGRATION",
     "LOCK_MIGRATIONS_TABLE",
     "MAX_ROWS_PER_STATEMENT",
+    "MIGRATIONS_TABLE_EXISTS",
     "SELECT_EVENT",
     "SELECT_MIGRATIONS",
     "PostgresEventStore",
@@ -84,6 +85,7 @@ CREATE TABLE IF NOT EXISTS sluice_schema_migrations (
 # A transaction-level table lock serialises concurrent migrators and ends with the transaction; an
 # advisory lock held across the session would pin an RDS Proxy session. Readers are not blocked.
 LOCK_MIGRATIONS_TABLE: Final = "LOCK TABLE sluice_schema_migrations IN SHARE ROW EXCLUSIVE MODE"
+MIGRATIONS_TABLE_EXISTS: Final = "SELECT to_regclass('sluice_schema_migrations') IS NOT NULL"
 SELECT_MIGRATIONS: Final = "SELECT version, name, checksum FROM sluice_schema_migrations ORDER BY version"
 INSERT_MIGRATION: Final = "INSERT INTO sluice_schema_migrations (version, name, checksum) VALUES (%s, %s, %s)"
 

@@ -7,7 +7,7 @@ invocation, and tests, ``sluice consume`` and the local pipeline inject settings
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -31,6 +31,7 @@ __all__ = [
     "get_event_store",
     "get_registry",
     "get_settings",
+    "load_settings",
 ]
 
 
@@ -71,12 +72,21 @@ def get_settings() -> ConsumerSettings:
         ConfigurationError: an environment variable has an invalid value (named in the message).
     """
     if _cache.settings is None:
-        try:
-            _cache.settings = ConsumerSettings()
-        except ValidationError as exc:
-            problems = "; ".join(str(error) for error in field_errors(exc))
-            raise ConfigurationError(f"invalid consumer settings: {problems}") from exc
+        _cache.settings = load_settings()
     return _cache.settings
+
+
+def load_settings(**overrides: Any) -> ConsumerSettings:
+    """Settings from the environment, with ``overrides`` (field names) winning.
+
+    Raises:
+        ConfigurationError: a value is invalid (the variable or field is named in the message).
+    """
+    try:
+        return ConsumerSettings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(str(error) for error in field_errors(exc))
+        raise ConfigurationError(f"invalid consumer settings: {problems}") from exc
 
 
 def get_registry() -> PayloadRegistry:

@@ -1,0 +1,47 @@
+"""``sluice db``: the consumer's PostgreSQL schema (apply migrations, show which are applied)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from sluice_cli.console import out
+from sluice_consumer.migrations import apply_migrations_with_version, migration_status
+from sluice_shared import environment as env
+
+__all__ = ["DatabaseUrlOption", "app"]
+
+app = typer.Typer(help="The database: apply Sluice's migrations, show which are applied.", no_args_is_help=True)
+
+DatabaseUrlOption = Annotated[
+    str,
+    typer.Option(
+        "--database-url",
+        envvar=env.DATABASE_URL,
+        help="libpq URL or conninfo, e.g. postgresql://user@host:5432/db.",
+        show_envvar=True,
+    ),
+]
+
+
+@app.command("migrate")
+def migrate(database_url: DatabaseUrlOption) -> None:
+    """Apply every pending migration (idempotent; safe to run concurrently) and print what was applied."""
+    result = apply_migrations_with_version(database_url)
+    for name in result.applied:
+        out.print(f"applied {name}", markup=False)
+    state = f"applied {len(result.applied)} migration(s)" if result.applied else "already up to date"
+    out.print(f"{state}; schema version {result.version}", markup=False)
+
+
+@app.command("status")
+def status(database_url: DatabaseUrlOption) -> None:
+    """List applied and pending migrations; changes nothing. Exits 1 when any is pending."""
+    current = migration_status(database_url)
+    for name in current.applied:
+        out.print(f"applied  {name}", markup=False)
+    for name in current.pending:
+        out.print(f"pending  {name}", markup=False)
+    if current.pending:
+        raise typer.Exit(code=1)

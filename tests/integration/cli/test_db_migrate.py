@@ -1,0 +1,59 @@
+"""``sluice db migrate`` and ``sluice db status`` against a real PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sluice_cli.app import EXIT_FAILED, main
+
+if TYPE_CHECKING:
+    import pytest
+    from tests.support.postgres import DatabaseFactory
+
+
+def test_migrate_applies_then_reports_up_to_date(
+    database_factory: DatabaseFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = database_factory.create()
+
+    first = main(["db", "migrate", "--database-url", url])
+    first_out = capsys.readouterr().out
+    second = main(["db", "migrate", "--database-url", url])
+    second_out = capsys.readouterr().out
+
+    assert (first, second) == (0, 0)
+    assert first_out.splitlines() == ["applied 0001_events", "applied 1 migration(s); schema version 1"]
+    assert second_out.splitlines() == ["already up to date; schema version 1"]
+
+
+def test_migrate_reads_the_url_from_the_environment(
+    database_factory: DatabaseFactory, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("SLUICE_DATABASE_URL", database_factory.create())
+
+    assert main(["db", "migrate"]) == 0
+    assert "applied 0001_events" in capsys.readouterr().out
+
+
+def test_status_lists_pending_then_applied(
+    database_factory: DatabaseFactory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = database_factory.create()
+
+    before = main(["db", "status", "--database-url", url])
+    before_out = capsys.readouterr().out
+    main(["db", "migrate", "--database-url", url])
+    capsys.readouterr()
+    after = main(["db", "status", "--database-url", url])
+
+    assert (before, after) == (EXIT_FAILED, 0)
+    assert before_out.splitlines() == ["pending  0001_events"]
+    assert capsys.readouterr().out.splitlines() == ["applied  0001_events"]
+
+
+def test_unreachable_database_is_one_line_and_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["db", "migrate", "--database-url", "postgresql://postgres@127.0.0.1:1/none"])
+
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert code == EXIT_FAILED
+    assert line.startswith("error: cannot connect to the database: connection failed:")
