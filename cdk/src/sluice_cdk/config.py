@@ -1,0 +1,312 @@
+"""Stage configuration: every name, size, timeout and switch of the deployed stack, in one typed module.
+
+Plain Python (no CDK import), so the rules below are checked and tested without starting jsii. Each stage is a
+frozen :class:`StageConfig`; :meth:`StageConfig.validate` runs at synth time and raises
+:class:`~sluice_shared.errors.ConfigurationError` naming the broken rule. The queue/event-source rules are
+``sluice_shared.topology.QueueTopology``'s, shared with the local pipeline.
+
+Connection budget (see :class:`ConnectionBudget`)::
+
+    proxy_connections = max_connections x max_connections_percent / 100      (what RDS Proxy may open)
+    available         = proxy_connections - reserved_connections             (migrations + operators)
+    max_concurrency   = min(concurrency_cap, available // connections_per_environment, 1000)
+
+Each consumer execution environment holds one pooled connection, so ``max_concurrency`` environments never ask
+the proxy for more database connections than it may open.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Final
+
+from sluice_shared.errors import ConfigurationError
+from sluice_shared.topology import QueueTopology
+
+__all__ = [
+    "DEFAULT_STAGE",
+    "ESM_MAX_CONCURRENCY_RANGE",
+    "INSTANCE_MEMORY_GIB",
+    "LAMBDA_PYTHON_VERSION",
+    "STAGES",
+    "AlarmThresholds",
+    "Architecture",
+    "ConnectionBudget",
+    "DatabaseAuth",
+    "DatabaseConfig",
+    "NetworkMode",
+    "StageConfig",
+    "default_max_connections",
+    "stage_config",
+]
+
+# The Lambda runtime (python3.13) and the interpreter `make build` compiles bytecode for: they must match.
+LAMBDA_PYTHON_VERSION: Final = "3.13"
+# Lambda SQS event source MaximumConcurrency: 2..1000 (AWS::Lambda::EventSourceMapping ScalingConfig).
+ESM_MAX_CONCURRENCY_RANGE: Final = (2, 1000)
+# RDS for PostgreSQL default: max_connections = LEAST(DBInstanceClassMemory / 9531392, 5000).
+_BYTES_PER_CONNECTION: Final = 9_531_392
+_MAX_CONNECTIONS_CEILING: Final = 5_000
+# Nominal memory of the instance classes we use (AWS instance type tables). DBInstanceClassMemory is somewhat
+# lower (RDS reserves memory for the OS), so the formula on nominal memory is an upper bound, never a target.
+INSTANCE_MEMORY_GIB: Final[dict[str, int]] = {
+    "t4g.micro": 1,
+    "t4g.small": 2,
+    "t4g.medium": 4,
+    "t4g.large": 8,
+    "m7g.large": 8,
+    "m7g.xlarge": 16,
+    "r7g.large": 16,
+    "r7g.xlarge": 32,
+}
+_PROXY_ALARM_RATIO: Final = 0.8  # alarm when the proxy holds 80 % of the connections it may open
+_SQS_MIN_RETENTION_SECONDS: Final = 60  # SQS MessageRetentionPeriod: 60 s..14 days
+_SQS_MAX_RETENTION_SECONDS: Final = 14 * 24 * 3600
+
+
+class Architecture(StrEnum):
+    """Lambda instruction set; `make build ARCH=...` installs wheels for the same one."""
+
+    ARM64 = "arm64"
+    X86_64 = "x86_64"
+
+
+class NetworkMode(StrEnum):
+    """How the functions in the VPC reach AWS APIs (SQS, Secrets Manager)."""
+
+    NAT = "nat"  # public + private-with-egress subnets, NAT gateway(s): the tutorial's layout
+    ENDPOINTS = "endpoints"  # isolated subnets, interface endpoints, no route to the internet at all
+
+
+class DatabaseAuth(StrEnum):
+    """How the consumer authenticates to RDS Proxy."""
+
+    IAM = "iam"  # short-lived IAM tokens: no password on the hot path; the role may rds-db:connect as one user
+    SECRET = "secret"  # noqa: S105 - a mode name: the consumer reads the password from Secrets Manager
+
+
+def default_max_connections(instance_type: str) -> int:
+    """RDS's default ``max_connections`` formula on the class's nominal memory (an upper bound).
+
+    Raises:
+        ConfigurationError: the instance type is not in :data:`INSTANCE_MEMORY_GIB`.
+    """
+    try:
+        memory_gib = INSTANCE_MEMORY_GIB[instance_type]
+    except KeyError:
+        known = ", ".join(sorted(INSTANCE_MEMORY_GIB))
+        raise ConfigurationError(
+            f"unknown instance type {instance_type!r}: add its memory to INSTANCE_MEMORY_GIB (known: {known})"
+        ) from None
+    return min(memory_gib * 1024**3 // _BYTES_PER_CONNECTION, _MAX_CONNECTIONS_CEILING)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectionBudget:
+    """How many consumer environments the database can serve through the proxy."""
+
+    max_connections: int
+    max_connections_percent: int
+    reserved_connections: int
+    connections_per_environment: int
+    concurrency_cap: int
+
+    @property
+    def proxy_connections(self) -> int:
+        """Database connections RDS Proxy may open: ``max_connections x max_connections_percent / 100``."""
+        return self.max_connections * self.max_connections_percent // 100
+
+    @property
+    def available(self) -> int:
+        """Proxy connections left for the consumer after migrations and operators."""
+        return self.proxy_connections - self.reserved_connections
+
+    @property
+    def max_concurrency(self) -> int:
+        """The event source's MaximumConcurrency: within the budget, the cap and AWS's 1000."""
+        return min(
+            self.concurrency_cap, self.available // self.connections_per_environment, ESM_MAX_CONCURRENCY_RANGE[1]
+        )
+
+    @property
+    def alarm_threshold(self) -> int:
+        """Proxy database connections at which the "near the budget" alarm fires (80 %)."""
+        return math.ceil(self.proxy_connections * _PROXY_ALARM_RATIO)
+
+    def validate(self) -> ConnectionBudget:
+        """Return ``self`` when the budget allows at least AWS's minimum concurrency of 2.
+
+        Raises:
+            ConfigurationError: naming the numbers that do not add up.
+        """
+        low = ESM_MAX_CONCURRENCY_RANGE[0]
+        problems: list[str] = []
+        if not 1 <= self.max_connections_percent <= 100:  # noqa: PLR2004 - a percentage
+            problems.append(f"max_connections_percent {self.max_connections_percent} must be 1..100")
+        if self.connections_per_environment < 1 or self.reserved_connections < 0:
+            problems.append("connections per environment must be >= 1 and reserved connections >= 0")
+        elif self.max_concurrency < low:
+            problems.append(
+                f"the proxy may open {self.proxy_connections} connections ({self.max_connections} x "
+                f"{self.max_connections_percent} %), {self.reserved_connections} are reserved, leaving room for "
+                f"{self.available // self.connections_per_environment} consumer environments; "
+                f"the event source needs at least {low}"
+            )
+        if self.concurrency_cap < low:
+            problems.append(f"concurrency cap {self.concurrency_cap} is below AWS's minimum of {low}")
+        if problems:
+            raise ConfigurationError("invalid connection budget: " + "; ".join(problems))
+        return self
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DatabaseConfig:
+    """RDS PostgreSQL instance and RDS Proxy settings."""
+
+    instance_type: str
+    max_connections: int  # pinned in the parameter group so the budget is exact, not a memory estimate
+    multi_az: bool
+    deletion_protection: bool
+    backup_retention_days: int
+    rotation_days: int | None  # None: no automatic rotation of the generated secret
+    allocated_storage_gib: int = 20  # gp3 minimum
+    max_allocated_storage_gib: int = 100  # storage autoscaling ceiling
+    database_name: str = "sluice"
+    username: str = "sluice"  # the secret's user: the proxy logs in as it, IAM clients connect as it
+    auth: DatabaseAuth = DatabaseAuth.IAM
+    proxy_max_connections_percent: int = 90  # 10 % stays free for RDS's reserved slots and secret rotation
+    reserved_connections: int = 5  # migrations (1) + operators (4), through the proxy
+    connections_per_environment: int = 1  # the consumer's pool holds one connection per environment
+
+    def validate(self) -> DatabaseConfig:
+        """Return ``self`` when the instance can hold ``max_connections``.
+
+        Raises:
+            ConfigurationError: the pinned ``max_connections`` exceeds RDS's own formula for the class.
+        """
+        ceiling = default_max_connections(self.instance_type)
+        if not 1 <= self.max_connections <= ceiling:
+            raise ConfigurationError(
+                f"max_connections {self.max_connections} must be 1..{ceiling} for {self.instance_type} "
+                "(RDS's LEAST(DBInstanceClassMemory/9531392, 5000) on its nominal memory)"
+            )
+        if self.max_allocated_storage_gib <= self.allocated_storage_gib:
+            raise ConfigurationError("max_allocated_storage_gib must exceed allocated_storage_gib (autoscaling)")
+        return self
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlarmThresholds:
+    """When the alarms fire; DLQ depth, errors and throttles alarm on any occurrence."""
+
+    oldest_message_age_seconds: int = 300  # the backlog is older than 5 minutes
+    evaluation_period_seconds: int = 60
+    evaluation_periods: int = 5
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StageConfig:
+    """One deployable stage of Sluice."""
+
+    name: str
+    network: NetworkMode
+    nat_gateways: int  # NAT mode only: 1 is cheaper, one per AZ survives an AZ outage
+    database: DatabaseConfig
+    topology: QueueTopology = field(default_factory=QueueTopology)
+    queue_retention_seconds: int = 4 * 24 * 3600  # SQS default: 4 days
+    concurrency_cap: int = 10  # upper bound on consumer environments even when the budget allows more
+    consumer_memory_mib: int = 512
+    ingest_memory_mib: int = 256
+    ingest_timeout_seconds: int = 10
+    migrations_timeout_seconds: int = 300
+    log_retention_days: int = 30
+    retain_data: bool = False  # True: the database snapshots, queues, secret and logs outlive the stack
+    alarms: AlarmThresholds = field(default_factory=AlarmThresholds)
+    alarm_emails: tuple[str, ...] = ()
+    log_level: str = "INFO"
+
+    @property
+    def budget(self) -> ConnectionBudget:
+        """The proxy connection budget and the consumer concurrency derived from it."""
+        return ConnectionBudget(
+            max_connections=self.database.max_connections,
+            max_connections_percent=self.database.proxy_max_connections_percent,
+            reserved_connections=self.database.reserved_connections,
+            connections_per_environment=self.database.connections_per_environment,
+            concurrency_cap=self.concurrency_cap,
+        )
+
+    def validate(self) -> StageConfig:
+        """Return ``self`` when the stage, its queues, its database and its budget are consistent.
+
+        Raises:
+            ConfigurationError: naming the broken rule (visibility timeout, budget, retention, ...).
+        """
+        self.topology.validate()
+        self.database.validate()
+        self.budget.validate()
+        # SQS keeps a dead-lettered message's original enqueue time: a DLQ retaining for less than the source
+        # queue would drop redriven messages early (SQS developer guide, dead-letter queues).
+        retention = (self.queue_retention_seconds, self.topology.dlq_retention_seconds)
+        if not _SQS_MIN_RETENTION_SECONDS <= retention[0] <= retention[1] <= _SQS_MAX_RETENTION_SECONDS:
+            raise ConfigurationError(
+                f"queue retention {self.queue_retention_seconds} s must be 60 s..DLQ retention "
+                f"{self.topology.dlq_retention_seconds} s, which must be at most 14 days"
+            )
+        if self.network is NetworkMode.NAT and self.nat_gateways < 1:
+            raise ConfigurationError("NAT network mode needs at least one NAT gateway")
+        return self
+
+
+STAGES: Final[dict[str, StageConfig]] = {
+    "dev": StageConfig(
+        name="dev",
+        network=NetworkMode.ENDPOINTS,
+        nat_gateways=1,
+        database=DatabaseConfig(
+            instance_type="t4g.micro",
+            max_connections=80,  # t4g.micro's own default is ~87 (1 GiB less the OS reserve)
+            multi_az=False,
+            deletion_protection=False,
+            backup_retention_days=1,
+            rotation_days=None,
+        ),
+        concurrency_cap=10,
+        log_retention_days=14,
+        retain_data=False,
+    ),
+    "prod": StageConfig(
+        name="prod",
+        network=NetworkMode.ENDPOINTS,
+        nat_gateways=2,
+        database=DatabaseConfig(
+            instance_type="m7g.large",
+            max_connections=800,  # below the class's default (~850 of 901 on nominal memory)
+            multi_az=True,
+            deletion_protection=True,
+            backup_retention_days=14,
+            rotation_days=30,
+            reserved_connections=10,
+        ),
+        concurrency_cap=100,
+        consumer_memory_mib=1024,
+        log_retention_days=365,
+        retain_data=True,
+    ),
+}
+DEFAULT_STAGE: Final = "dev"
+
+
+def stage_config(name: str) -> StageConfig:
+    """The validated configuration of stage ``name``.
+
+    Raises:
+        ConfigurationError: unknown stage, or a rule of :meth:`StageConfig.validate` is broken.
+    """
+    try:
+        config = STAGES[name]
+    except KeyError:
+        raise ConfigurationError(f"unknown stage {name!r}: expected one of {', '.join(sorted(STAGES))}") from None
+    return config.validate()
