@@ -97,20 +97,25 @@ WHERE event_id = %s
 """
 
 
-def insert_events(conn: psycopg.Connection[Any], rows: Sequence[EventRow]) -> set[bytes]:
-    """Insert ``rows`` in the connection's current transaction; return the 16-byte ids of the new rows.
+def insert_events(conn: psycopg.Connection[Any], rows: Sequence[EventRow]) -> set[UUID]:
+    """Insert ``rows`` in the connection's current transaction; return the ``event_id`` values that were new.
 
     Raises psycopg's own errors; callers classify them.
     """
     columns = [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in COLUMNS]
-    new_ids: set[bytes] = set()
+    new_ids: set[UUID] = set()
     with conn.cursor(binary=True) as cursor:
-        # The returned uuids load as raw bytes (a C loader) instead of building one uuid.UUID per row.
+        # Returned uuids load as 16 raw bytes (a C loader), not one uuid.UUID object per row.
         cursor.adapters.register_loader("uuid", ByteaBinaryLoader)
         for start in range(0, len(rows), MAX_ROWS_PER_STATEMENT):
             end = start + MAX_ROWS_PER_STATEMENT
             cursor.execute(INSERT_EVENTS, [column[start:end] for column in columns])
-            new_ids.update(row[0] for row in cursor.fetchall())
+            chunk_ids: list[UUID] = columns[0][start:end]
+            if cursor.rowcount == len(chunk_ids):
+                new_ids.update(chunk_ids)  # every row was new (the common case): no need to read them back
+                continue
+            returned = {raw for (raw,) in cursor.fetchall()}
+            new_ids.update(event_id for event_id in chunk_ids if event_id.bytes in returned)
     return new_ids
 
 
@@ -139,10 +144,8 @@ class PostgresEventStore:
         with self.database.connection(timeout_s=budget) as conn:
             try:
                 with statement_watchdog(conn, budget), conn.transaction():
-                    new_ids = insert_events(conn, rows)
+                    return insert_events(conn, rows)
             except psycopg.Error as exc:
                 if conn.broken:
                     self.database.discard(conn)
                 raise classify_database_error(exc) from exc
-        by_bytes = {row.event_id.bytes: row.event_id for row in rows}
-        return {by_bytes[raw] for raw in new_ids}

@@ -1,0 +1,244 @@
+"""Write-path benchmark: Sluice's bulk write vs the tutorial baseline vs plain COPY, same rows, same table.
+
+Run: ``SLUICE_TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres .venv/bin/python
+tests/benchmarks/bench_write_path.py`` (``make bench`` runs it). It creates a throwaway database, applies
+the real migrations, and prints rows/s for batch sizes 10, 100, 1000 and 10000:
+
+- sluice: ``PostgresEventStore.store`` exactly as the handler calls it (pool checkout with its health check,
+  one transaction, ``INSERT ... SELECT FROM unnest(...) ON CONFLICT DO NOTHING RETURNING`` per 1000 rows);
+- tutorial: a new connection per batch, one ``INSERT`` and one commit per row;
+- copy: plain text ``COPY events FROM STDIN`` in one transaction (not idempotent), and binary COPY for
+  reference.
+
+Strategies are interleaved within each repetition so they share the machine's noise; figures are medians
+of fresh rows (no conflicts). Then the whole handler (parse + validate + write) is timed on real SQS events.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import statistics
+import sys
+import time
+import uuid
+from contextlib import contextmanager, redirect_stdout
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Final
+
+import psycopg
+from psycopg import sql
+from psycopg.adapt import Dumper
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.pq import Format
+
+from sluice_consumer import runtime
+from sluice_consumer.database import Database, UrlCredentials
+from sluice_consumer.logic import EventRow
+from sluice_consumer.migrations import apply_migrations
+from sluice_consumer.repository import COLUMNS, COPY_EVENTS, PostgresEventStore
+from sluice_consumer.settings import ConsumerSettings
+from sluice_shared.environment import DATABASE_URL, TEST_DATABASE_URL
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
+
+# Repetitions per batch size; the tutorial baseline commits once per row, so it gets fewer at large sizes.
+SIZES: Final = {10: 40, 100: 25, 1000: 15, 10_000: 5}
+TUTORIAL_REPS: Final = {10: 20, 100: 10, 1000: 3, 10_000: 1}
+HANDLER_SIZES: Final = {1000: 7, 10_000: 3}
+
+TUTORIAL_INSERT: Final = (
+    "INSERT INTO events (event_id, event_type, source, occurred_at, schema_version, payload, sqs_message_id, "
+    "receive_count) VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s, %s)"
+)
+COPY_BINARY: Final = COPY_EVENTS.replace("FROM STDIN", "FROM STDIN (FORMAT BINARY)")
+PAYLOAD: Final = json.dumps(
+    {
+        "order_id": "o-123456",
+        "customer_id": "c-98765",
+        "currency": "EUR",
+        "total_cents": 12345,
+        "lines": [{"sku": "sku-1", "quantity": 2, "unit_price_cents": 6172}],
+    },
+    separators=(",", ":"),
+)
+
+
+def fresh_rows(count: int) -> list[EventRow]:
+    now = datetime.now(UTC)
+    return [
+        EventRow(uuid.uuid4(), "order.created", "bench", now, 1, PAYLOAD, str(uuid.uuid4()), 1) for _ in range(count)
+    ]
+
+
+def tutorial(url: str) -> Callable[[Sequence[EventRow]], None]:
+    def write(rows: Sequence[EventRow]) -> None:
+        with psycopg.connect(url) as conn:
+            for row in rows:
+                conn.execute(TUTORIAL_INSERT, row)
+                conn.commit()
+
+    return write
+
+
+class JsonText(str):
+    """JSON text to be sent as binary jsonb as it is (binary COPY only)."""
+
+    __slots__ = ()
+
+
+class JsonTextBinaryDumper(Dumper):
+    """jsonb's binary input format: a version byte (1) and the JSON text."""
+
+    format = Format.BINARY
+
+    def dump(self, obj: str) -> bytes:
+        return b"\x01" + obj.encode()
+
+
+def copy_writer(conn: psycopg.Connection[Any], *, binary: bool) -> Callable[[Sequence[EventRow]], None]:
+    if binary:
+        JsonTextBinaryDumper.oid = conn.adapters.types["jsonb"].oid
+        conn.adapters.register_dumper(JsonText, JsonTextBinaryDumper)
+
+    def write(rows: Sequence[EventRow]) -> None:
+        with conn.transaction(), conn.cursor() as cursor, cursor.copy(COPY_BINARY if binary else COPY_EVENTS) as copy:
+            if binary:
+                copy.set_types(["uuid", "text", "text", "timestamptz", "int4", "jsonb", "text", "int4"])
+                for row in rows:
+                    copy.write_row(row._replace(payload=JsonText(row.payload)))
+            else:
+                for row in rows:
+                    copy.write_row(row)
+
+    return write
+
+
+def timed(write: Callable[[Sequence[EventRow]], Any], rows: Sequence[EventRow]) -> float:
+    started = time.perf_counter()
+    write(rows)
+    return time.perf_counter() - started
+
+
+def measure_write_paths(url: str) -> None:
+    database = Database(UrlCredentials(url), connect_timeout_s=5)
+    store = PostgresEventStore(database)
+    with psycopg.connect(url, prepare_threshold=None) as copy_conn, psycopg.connect(url, autocommit=True) as admin:
+        strategies: dict[str, Callable[[Sequence[EventRow]], Any]] = {
+            "sluice": store.store,
+            "copy": copy_writer(copy_conn, binary=False),
+            "copy_binary": copy_writer(copy_conn, binary=True),
+            "tutorial": tutorial(url),
+        }
+        print("rows/s (median); x COPY = sluice / plain text COPY; x tutorial = sluice / tutorial baseline")
+        names = ("batch", "sluice", "tutorial", "COPY", "bin COPY", "x COPY", "x tutorial")
+        print(" ".join(f"{name:>{width}}" for name, width in zip(names, (6, 10, 10, 10, 10, 7, 10), strict=True)))
+        for size, reps in SIZES.items():
+            admin.execute("TRUNCATE events")
+            for write in strategies.values():  # warm-up: connections, caches, code paths
+                write(fresh_rows(size))
+            samples: dict[str, list[float]] = {name: [] for name in strategies}
+            for rep in range(reps):
+                for name, write in strategies.items():
+                    if name == "tutorial" and rep >= TUTORIAL_REPS[size]:
+                        continue
+                    samples[name].append(timed(write, fresh_rows(size)))
+            rate = {name: size / statistics.median(times) for name, times in samples.items()}
+            print(
+                f"{size:>6} {rate['sluice']:>10,.0f} {rate['tutorial']:>10,.0f} {rate['copy']:>10,.0f} "
+                f"{rate['copy_binary']:>10,.0f} {rate['sluice'] / rate['copy']:>7.2f} "
+                f"{rate['sluice'] / rate['tutorial']:>10.1f}"
+            )
+    database.close()
+
+
+def sqs_event(count: int) -> dict[str, Any]:
+    records = []
+    for index in range(count):
+        body = json.dumps(
+            {
+                "event_id": str(uuid.uuid4()),
+                "event_type": "order.created",
+                "source": "bench",
+                "occurred_at": "2026-11-26T12:00:00+00:00",
+                "schema_version": 1,
+                "payload": json.loads(PAYLOAD),
+            }
+        )
+        records.append(
+            {
+                "messageId": f"m{index}",
+                "receiptHandle": "r",
+                "body": body,
+                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1545082649183"},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:bench",
+                "awsRegion": "us-east-1",
+            }
+        )
+    return {"Records": records}
+
+
+@contextmanager
+def quiet_handler() -> Iterator[None]:
+    """Discard the handler's log line (Powertools' stream) and EMF metrics (printed) while timing it."""
+    from sluice_consumer.handler import logger  # noqa: PLC0415
+
+    handler: Any = logger.registered_handler
+    previous, handler.stream = handler.stream, io.StringIO()
+    try:
+        with redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        handler.stream = previous
+
+
+def measure_handler(url: str) -> None:
+    from sluice_consumer.context import LocalContext  # noqa: PLC0415
+    from sluice_consumer.handler import lambda_handler  # noqa: PLC0415
+
+    runtime.configure(ConsumerSettings(database_url=url))  # type: ignore[arg-type]
+    print("\nend to end through lambda_handler (parse + validate + write, fresh events), messages/s (median):")
+    try:
+        for size, reps in HANDLER_SIZES.items():
+            times = []
+            for _ in range(reps + 1):
+                event = sqs_event(size)
+                with quiet_handler():
+                    started = time.perf_counter()
+                    response = lambda_handler(event, LocalContext(timeout_s=600))
+                    times.append(time.perf_counter() - started)
+                assert response == {"batchItemFailures": []}, response
+            print(f"{size:>6} {size / statistics.median(times[1:]):>10,.0f}")
+    finally:
+        runtime.configure(None)
+
+
+def main() -> None:
+    server = os.environ.get(TEST_DATABASE_URL) or os.environ.get(DATABASE_URL)
+    if not server:
+        sys.exit(f"set {TEST_DATABASE_URL} (or {DATABASE_URL}) to a PostgreSQL server where databases can be created")
+    name = f"sluice_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = make_conninfo("", **{**conninfo_to_dict(server), "dbname": name})
+    started = time.perf_counter()
+    try:
+        apply_migrations(url)
+        with psycopg.connect(url) as conn:
+            version = conn.execute("SHOW server_version").fetchone()
+        print(f"PostgreSQL {version[0] if version else '?'}, psycopg {psycopg.__version__}, {len(COLUMNS)} columns")
+        measure_write_paths(url)
+        measure_handler(url)
+    finally:
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    print(f"\n(benchmark took {time.perf_counter() - started:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
