@@ -1,0 +1,168 @@
+"""DLQ integration fixtures: a source queue and its DLQ on the moto server, filled the two ways it happens.
+
+The consumer dead-letters a message by sending its body and attributes with a ``DeadLetterReason``
+attached; SQS's redrive policy moves a message after ``maxReceiveCount`` receives and attaches nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from sluice_cli.app import main
+from sluice_shared.dead_letter import DeadLetterReason
+from sluice_shared.errors import InvalidMessageError, SluiceError
+from sluice_shared.sqs import BatchSender, OutgoingMessage
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from mypy_boto3_sqs import SQSClient
+
+MAX_RECEIVE_COUNT = 5
+
+
+@pytest.fixture(autouse=True)
+def _fast_moto_clock(sqs_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Give the in-process moto server a cheap clock for "now"; same values, ~17x faster with deep queues.
+
+    moto's SQS checks every message's visibility on every call through ``unix_time_millis()``, which builds
+    and subtracts datetimes (tens of thousands of calls per ReceiveMessage on a 1,000-message queue):
+    measured here, 100 SendMessageBatch + 20 ReceiveMessage on a 1,000-deep queue take 35 s with it and
+    2.2 s with ``time.time()``. Only the no-argument form ("now") is replaced; behaviour is unchanged.
+    """
+    import moto.sqs.models as sqs_models  # noqa: PLC0415 - the in-process server's module
+
+    original = sqs_models.unix_time_millis
+
+    def unix_time_millis(dt: Any = None) -> float:
+        return original(dt) if dt is not None else time.time() * 1000.0
+
+    monkeypatch.setattr(sqs_models, "unix_time_millis", unix_time_millis)
+
+
+@dataclass(frozen=True)
+class Queues:
+    """A source queue whose redrive policy targets the DLQ."""
+
+    client: SQSClient
+    source_url: str
+    source_arn: str
+    dlq_url: str
+    dlq_arn: str
+
+    def dead_letter(
+        self,
+        bodies: list[str],
+        *,
+        error: SluiceError | None = None,
+        attributes: dict[str, Any] | None = None,
+        group_ids: list[str] | None = None,
+    ) -> None:
+        """Put ``bodies`` in the DLQ the way the consumer does: original attributes plus the reason."""
+        reason = DeadLetterReason.from_error(
+            error or InvalidMessageError.single("payload.sku", "bad sku"), source_queue=self.source_arn
+        )
+        attached = reason.attach(attributes or {"trace": {"DataType": "String", "StringValue": "t-1"}})
+        assert attached is not None
+        fifo = self.dlq_url.endswith(".fifo")
+        messages = [
+            OutgoingMessage(
+                key=str(index),
+                body=body,
+                attributes=attached,
+                group_id=group_ids[index] if group_ids else None,
+                deduplication_id=f"dl-{index}-{hash(body)}" if fifo else None,
+            )
+            for index, body in enumerate(bodies)
+        ]
+        outcomes = BatchSender(self.dlq_url, client=self.client).send(messages)
+        assert all(outcome.ok for outcome in outcomes)
+
+    def redrive_by_sqs(self, bodies: list[str]) -> None:
+        """Send ``bodies`` to the source queue and receive them until SQS moves them to the DLQ."""
+        outcomes = BatchSender(self.source_url, client=self.client).send(
+            [OutgoingMessage(key=str(index), body=body) for index, body in enumerate(bodies)]
+        )
+        assert all(outcome.ok for outcome in outcomes)
+        for _ in range((MAX_RECEIVE_COUNT + 1) * (len(bodies) // 10 + 2)):
+            received = self.client.receive_message(
+                QueueUrl=self.source_url, MaxNumberOfMessages=10, VisibilityTimeout=0
+            ).get("Messages", [])
+            if not received and not self.depth(self.source_url):
+                return
+        raise AssertionError("SQS did not move every message to the DLQ")
+
+    def depth(self, url: str) -> int:
+        """Visible plus in-flight messages."""
+        values = self.client.get_queue_attributes(
+            QueueUrl=url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return int(values["ApproximateNumberOfMessages"]) + int(values["ApproximateNumberOfMessagesNotVisible"])
+
+    def drain(self, url: str) -> list[dict[str, Any]]:
+        """Receive and delete every message of ``url``, in receive order (FIFO: group order)."""
+        messages: list[dict[str, Any]] = []
+        while True:
+            batch = self.client.receive_message(
+                QueueUrl=url,
+                MaxNumberOfMessages=10,
+                MessageAttributeNames=["All"],
+                MessageSystemAttributeNames=["All"],
+                WaitTimeSeconds=0,
+            ).get("Messages", [])
+            if not batch:
+                return messages
+            messages.extend(batch)  # type: ignore[arg-type]
+            self.client.delete_message_batch(
+                QueueUrl=url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
+            )
+
+
+def make_queues(client: SQSClient, name: str, *, fifo: bool = False) -> Queues:
+    """Create ``name`` and ``name-dlq`` (FIFO when asked) with a real redrive policy."""
+    suffix = ".fifo" if fifo else ""
+    extra = {"FifoQueue": "true"} if fifo else {}
+    dlq_url = client.create_queue(QueueName=f"{name}-dlq{suffix}", Attributes=extra)["QueueUrl"]
+    dlq_arn = client.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT})
+    source_url = client.create_queue(QueueName=f"{name}{suffix}", Attributes={"RedrivePolicy": policy, **extra})[
+        "QueueUrl"
+    ]
+    source_arn = client.get_queue_attributes(QueueUrl=source_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return Queues(client, source_url, source_arn, dlq_url, dlq_arn)
+
+
+@pytest.fixture
+def queues(sqs_client: SQSClient, unique_name: str) -> Queues:
+    """A fresh standard source queue and DLQ."""
+    return make_queues(sqs_client, unique_name)
+
+
+@dataclass(frozen=True)
+class Result:
+    status: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def sluice(
+    sqs_endpoint: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Callable[..., Result]:
+    """Run ``sluice`` in-process against the moto server; returns exit status, stdout and stderr."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", sqs_endpoint)
+
+    def run(*argv: str) -> Result:
+        capsys.readouterr()
+        status = main(list(argv))
+        captured = capsys.readouterr()
+        return Result(status, captured.out, captured.err)
+
+    return run
