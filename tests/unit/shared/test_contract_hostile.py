@@ -512,7 +512,11 @@ def test_nesting_up_to_the_limit_is_accepted_and_one_level_more_is_rejected(cont
 
     assert parse_message(_body(deepest)).payload == deepest
     assert validate_event(event_dict(payload=deepest)).payload == deepest
-    for attempt in (lambda: parse_message(_body(too_deep)), lambda: validate_event(event_dict(payload=too_deep))):
+    attempts: tuple[Callable[[], object], ...] = (
+        lambda: parse_message(_body(too_deep)),
+        lambda: validate_event(event_dict(payload=too_deep)),
+    )
+    for attempt in attempts:
         with pytest.raises(InvalidMessageError) as caught:
             attempt()
         assert caught.value.field is not None
@@ -528,8 +532,12 @@ def test_producer_and_consumer_agree_on_nesting_near_the_limit(
 ) -> None:
     payload = {"x": _nest(levels, container=container, innermost_empty=innermost_empty)}
 
-    verdicts = []
-    for attempt in (lambda: parse_message(_body(payload)), lambda: validate_event(event_dict(payload=payload))):
+    verdicts: list[str] = []
+    attempts: tuple[Callable[[], object], ...] = (
+        lambda: parse_message(_body(payload)),
+        lambda: validate_event(event_dict(payload=payload)),
+    )
+    for attempt in attempts:
         try:
             attempt()
             verdicts.append("accepted")
@@ -544,7 +552,8 @@ def test_absurd_nesting_is_rejected_without_crashing(levels: int) -> None:
     body = _body(Raw('{"x": ' + "[" * levels + "]" * levels + "}"))
     data = event_dict(payload={"x": _deep(levels)})
 
-    for attempt in (lambda: parse_message(body), lambda: validate_event(data)):
+    attempts: tuple[Callable[[], object], ...] = (lambda: parse_message(body), lambda: validate_event(data))
+    for attempt in attempts:
         with pytest.raises(InvalidMessageError) as caught:
             attempt()
         assert "deep" in caught.value.reason or "recursion limit" in caught.value.reason
@@ -629,9 +638,10 @@ WRONG_TYPES: Final = {
 @given(data=st.data(), field=st.sampled_from(sorted(WRONG_TYPES)))
 def test_a_field_of_the_wrong_json_type_is_rejected_naming_it(data: st.DataObject, field: str) -> None:
     value = data.draw(WRONG_TYPES[field])
+    overrides: dict[str, Any] = {field: value}
 
     with pytest.raises(InvalidMessageError) as caught:
-        parse_message(_body(value) if field == "payload" else _body({}, **{field: value}))
+        parse_message(_body(value) if field == "payload" else _body({}, **overrides))
 
     assert caught.value.field == field
 
