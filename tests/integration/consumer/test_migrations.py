@@ -129,11 +129,16 @@ def test_deploy_time_handler_reads_credentials_from_secrets_manager(
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", sqs_endpoint)
     params = psycopg.conninfo.conninfo_to_dict(empty_database)
-    secret: dict[str, Any] = {"username": params["user"], "password": "unused-with-trust-auth", "port": 5432}
+    # As RDS writes it; the password only matters where the server asks for one (testcontainers does).
+    secret: dict[str, Any] = {
+        "username": params["user"],
+        "password": params.get("password") or "unused-with-trust-auth",
+        "host": params.get("host", "127.0.0.1"),
+        "port": int(params.get("port") or 5432),
+        "dbname": params["dbname"],
+    }
     arn = boto3.client("secretsmanager").create_secret(Name="sluice-db", SecretString=json.dumps(secret))["ARN"]
-    runtime.configure(
-        ConsumerSettings(db_secret_arn=arn, db_host="127.0.0.1", db_name=str(params["dbname"]), db_sslmode="disable")  # type: ignore[arg-type]
-    )
+    runtime.configure(ConsumerSettings(db_secret_arn=arn, db_sslmode="disable"))  # type: ignore[arg-type]
 
     result = migrate.lambda_handler({"RequestType": "Create"}, LocalContext())
 
