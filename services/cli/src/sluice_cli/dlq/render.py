@@ -33,6 +33,7 @@ __all__ = [
 
 # Failure reasons listed in a replay summary; the rest are counted together.
 MAX_REASONS_SHOWN: Final = 5
+BODY_EXCERPT_CHARS: Final = 80  # peek shows the start of the body; --json has all of it
 _AGE_UNITS: Final = (("d", 86_400), ("h", 3600), ("m", 60), ("s", 1))
 
 
@@ -89,14 +90,14 @@ def stats_json(name: str, stats: DlqStats) -> str:
 
 def peek_table(messages: Sequence[DeadLetter], *, now: datetime) -> Table:
     """One row per message: ids, types, why it failed, receive count, age and a body excerpt."""
-    table = Table(show_lines=False)
-    table.add_column("event id", overflow="fold", min_width=8)
+    table = Table(show_lines=True)
+    table.add_column("event id", overflow="fold")
     table.add_column("event type", overflow="fold")
     table.add_column("error", overflow="fold")
     table.add_column("field", overflow="fold")
-    table.add_column("receives", justify="right")
+    table.add_column("recv", justify="right", no_wrap=True)
     table.add_column("age", no_wrap=True)
-    table.add_column("body", no_wrap=True, overflow="ellipsis", ratio=1, min_width=20)
+    table.add_column("body", overflow="fold", max_width=60)
     for message in messages:
         reason = message.reason
         table.add_row(
@@ -106,7 +107,7 @@ def peek_table(messages: Sequence[DeadLetter], *, now: datetime) -> Table:
             (reason.error_field if reason else None) or "-",
             str(message.receive_count),
             format_age(message.age(now)),
-            message.excerpt(),
+            message.excerpt(BODY_EXCERPT_CHARS),
         )
     return table
 
