@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Final
 
@@ -37,14 +37,21 @@ def _unavailable(_event: dict[str, Any], _context: Any) -> Any:
     raise ConfigurationError("the ingest function is not available")
 
 
-def serialized(handler: Handler) -> Handler:
-    """``handler`` behind a lock: one invocation at a time, like one Lambda execution environment."""
+def serialized(handler: Handler, *, after: Callable[[], object] | None = None) -> Handler:
+    """``handler`` behind a lock: one invocation at a time, like one Lambda execution environment.
+
+    ``after`` runs after each invocation, still under the lock.
+    """
     lock = threading.Lock()
 
     @functools.wraps(handler)
     def invoke(event: dict[str, Any], context: Any) -> Any:
         with lock:
-            return handler(event, context)
+            try:
+                return handler(event, context)
+            finally:
+                if after is not None:
+                    after()
 
     return invoke
 
@@ -61,7 +68,7 @@ def consumer_handler(
     """Configure the consumer for this pipeline and yield its Lambda handler; reset the consumer on exit."""
     from sluice_consumer import runtime  # noqa: PLC0415 - psycopg, pool and Powertools load only when used
     from sluice_consumer.dead_letters import SqsDeadLetterSink  # noqa: PLC0415
-    from sluice_consumer.handler import lambda_handler  # noqa: PLC0415
+    from sluice_consumer.handler import lambda_handler, metrics  # noqa: PLC0415
     from sluice_consumer.settings import ConsumerSettings  # noqa: PLC0415
     from sluice_shared.sqs import BatchSender  # noqa: PLC0415
 
@@ -73,7 +80,9 @@ def consumer_handler(
     sink = SqsDeadLetterSink(dlq_url, sender=BatchSender(dlq_url, client=client))
     runtime.configure(settings, dead_letters=sink)
     try:
-        yield serialized(lambda_handler)
+        # With POWERTOOLS_METRICS_DISABLED, Powertools 3 skips the flush but keeps the values, then prints them
+        # anyway once a metric holds 100 (cloudwatch_emf add_metric): drop them after each invocation instead.
+        yield serialized(lambda_handler, after=metrics.clear_metrics)
     finally:
         runtime.configure(None)  # closes the pool
 

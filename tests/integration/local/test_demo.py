@@ -1,0 +1,82 @@
+"""The demo's accounting on a real local pipeline: every event sent is counted exactly once, and it reconciles."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+from tests.support.factories import event_dict
+
+from sluice_cli.local.demo import DemoPlan, request_outcome, run_demo
+from sluice_cli.local.pipeline import LocalPipeline, PipelineConfig
+from sluice_shared.catalog import default_registry
+from sluice_shared.contract import validate_event
+from sluice_shared.errors import InvalidMessageError
+from sluice_shared.sqs import BatchSender, OutgoingMessage
+from sluice_shared.topology import QueueTopology
+
+TOPOLOGY = QueueTopology(consumer_timeout_seconds=2, batch_size=20, batching_window_seconds=1).validate()
+
+
+class StandInIngest:
+    """Validates each event of a JSON array and enqueues the valid ones (the real ingest's HTTP contract)."""
+
+    def __init__(self) -> None:
+        self.sender: BatchSender | None = None
+        self.registry = default_registry()
+
+    def __call__(self, event, _context):
+        items = json.loads(event["body"])
+        rejected, messages = [], []
+        for index, item in enumerate(items):
+            try:
+                envelope = validate_event(item, registry=self.registry)
+            except InvalidMessageError as exc:
+                rejected.append({"index": index, "error": str(exc)})
+                continue
+            messages.append(OutgoingMessage(key=str(index), body=envelope.to_body()))
+        assert self.sender is not None
+        assert all(outcome.ok for outcome in self.sender.send(messages))
+        status = 207 if rejected else 202
+        return {"statusCode": status, "body": json.dumps({"accepted": len(messages), "rejected": rejected})}
+
+
+@pytest.fixture
+def pipeline(database_factory, aws_environment):
+    ingest = StandInIngest()
+    config = PipelineConfig(database_url=database_factory.create(), topology=TOPOLOGY, poll_wait_seconds=1)
+    with LocalPipeline(config, ingest=ingest) as running:
+        ingest.sender = BatchSender(running.queue_url, client=running.sqs)
+        yield running
+
+
+def test_the_demo_accounts_for_every_event_and_reconciles(pipeline):
+    # given 40 valid events, 2 of them sent twice, 3 invalid ones, and 2 poison messages behind ingest's back
+    valid = [event_dict() for _ in range(40)]
+    invalid = [event_dict(occurred_at="2026-01-01T00:00:00"), event_dict(extra=1), event_dict(payload={"x": "\x00"})]
+    events = [*valid[:20], valid[3], *invalid, *valid[20:], valid[30]]
+    poison = ["not json", json.dumps(event_dict(event_type="Not.Valid"))]
+
+    # when
+    report = run_demo(pipeline, DemoPlan(request_size=7, senders=2, max_backlog=15), events=events, poison=poison)
+
+    # then
+    assert (report.sent, report.accepted, report.rejected) == (45, 42, 3)
+    assert (report.distinct_accepted, report.stored, report.duplicates_skipped) == (40, 40, 2)
+    assert report.dead_letters == Counter({"malformed_json": 1, "invalid_message": 1})
+    assert report.poison_sent == 2
+    assert report.requests == 7
+    assert len(report.latencies_ms) == 40
+    assert report.problems == []
+    assert report.reconciled
+
+
+def test_an_error_status_rejects_every_event_of_the_request():
+    assert request_outcome(422, b'{"message": "invalid"}', 3).rejected == (0, 1, 2)
+
+
+def test_a_multi_status_answer_names_the_rejected_positions():
+    outcome = request_outcome(207, json.dumps({"rejected": [{"index": 1}, {"index": 3}]}).encode(), 4)
+
+    assert (outcome.accepted, outcome.rejected) == ((0, 2), (1, 3))
