@@ -1,0 +1,122 @@
+"""The CDK app: one stack per stage, checked by cdk-nag's AWS Solutions pack on every synth.
+
+``cdk/app.py`` calls :func:`main`. Plain ``python app.py`` (``make synth``) and the ``cdk`` CLI behave the same:
+the ``cdk.json`` context (feature flags) is passed to ``App`` here, because only the CLI reads that file. The
+CLI's own context (``-c arch=x86_64``, passed through ``CDK_CONTEXT_JSON``) overrides it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING, Any, Final
+
+import aws_cdk as cdk
+from aws_cdk import aws_lambda as lambda_
+from cdk_nag import AwsSolutionsChecks
+
+from sluice_cdk.build import ensure_built
+from sluice_cdk.config import STAGES, Architecture, stage_config
+from sluice_cdk.lambdas import LambdaCode
+from sluice_cdk.nag import acknowledge_stack_findings
+from sluice_cdk.settings import CdkSettings
+from sluice_cdk.stack import SluiceStack
+from sluice_shared.errors import ConfigurationError, SluiceError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+    from pathlib import Path
+
+__all__ = ["ARCH_CONTEXT_KEY", "built_code", "create_app", "load_cdk_context", "main", "stack_name"]
+
+ARCH_CONTEXT_KEY: Final = "sluice:arch"
+STAGES_CONTEXT_KEY: Final = "sluice:stages"  # comma-separated subset of the stages to synthesize
+
+
+def stack_name(stage: str) -> str:
+    """The CloudFormation stack name of ``stage`` (``Sluice-dev``)."""
+    return f"Sluice-{stage}"
+
+
+def load_cdk_context(cdk_json: Path) -> dict[str, Any]:
+    """The ``context`` object of ``cdk.json``.
+
+    Raises:
+        ConfigurationError: the file is missing or not the JSON object CDK expects.
+    """
+    try:
+        document = json.loads(cdk_json.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigurationError(f"cannot read CDK context from {cdk_json}: {exc}") from exc
+    context = document.get("context") if isinstance(document, dict) else None
+    if not isinstance(context, dict):
+        raise ConfigurationError(f"{cdk_json} has no 'context' object")
+    return context
+
+
+def built_code(arch: Architecture, *, root: Path | None = None) -> Callable[[], LambdaCode]:
+    """A factory of the functions' code from ``build/<arch>/``, (re)built first where missing or stale.
+
+    A factory because CDK binds an asset to one stack: each stack gets its own ``Code`` of the same directory.
+
+    Raises:
+        BuildError: the build fails.
+    """
+    results = ensure_built(arch, root=root)
+    for result in results.values():
+        if not result.reused:  # say so: a synth that also built is slower than usual
+            print(f"sluice-cdk: built {result.name} ({arch.value}) in {result.seconds:.1f} s", file=sys.stderr)  # noqa: T201
+
+    def code() -> LambdaCode:
+        return LambdaCode(
+            consumer=lambda_.Code.from_asset(str(results["consumer"].path)),
+            ingest=lambda_.Code.from_asset(str(results["ingest"].path)),
+            architecture=arch,
+        )
+
+    return code
+
+
+def create_app(
+    *, context: Mapping[str, Any], code: Callable[[], LambdaCode] | None = None, outdir: str | None = None
+) -> cdk.App:
+    """An app with a stack per stage (or the ``sluice:stages`` subset) and cdk-nag registered.
+
+    ``code`` makes each stack's code; it defaults to :func:`built_code` for the ``sluice:arch`` context value
+    (arm64 by default).
+
+    Raises:
+        ConfigurationError: an unknown stage or architecture, or a stage breaking a configuration rule.
+        BuildError: building the assets fails.
+    """
+    app = cdk.App(context=dict(context), outdir=outdir)
+    arch_value = app.node.try_get_context(ARCH_CONTEXT_KEY) or Architecture.ARM64.value
+    try:
+        arch = Architecture(arch_value)
+    except ValueError:
+        raise ConfigurationError(
+            f"{ARCH_CONTEXT_KEY}={arch_value!r}: expected one of {', '.join(a.value for a in Architecture)}"
+        ) from None
+    wanted = app.node.try_get_context(STAGES_CONTEXT_KEY)
+    stages: Sequence[str] = [s.strip() for s in str(wanted).split(",") if s.strip()] if wanted else list(STAGES)
+    configs = [stage_config(stage) for stage in stages]  # every stage validated before anything is built
+    make_code = code or built_code(arch)
+    for config in configs:
+        stack = SluiceStack(app, stack_name(config.name), config=config, code=make_code())
+        acknowledge_stack_findings(stack)
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return app
+
+
+def main(cdk_json: Path) -> int:
+    """Synthesize the app described by ``cdk_json`` into ``cdk.out``; one line on stderr on failure."""
+    # Under the CLI, CDK_OUTDIR names the assembly it reads; a plain run (`make synth`) writes cdk/cdk.out
+    # instead of App's default, a temporary directory.
+    outdir = None if CdkSettings().cdk_outdir else str(cdk_json.parent / "cdk.out")
+    try:
+        app = create_app(context=load_cdk_context(cdk_json), outdir=outdir)
+        app.synth()
+    except SluiceError as exc:
+        print(f"sluice-cdk: {exc}", file=sys.stderr)  # noqa: T201 - the app's command-line error
+        return 2
+    return 0

@@ -1,0 +1,151 @@
+"""What every Sluice function has in common: the runtime, the handlers, the code it is given, its log group."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+
+from sluice_cdk.config import LAMBDA_PYTHON_VERSION, Architecture
+from sluice_shared.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from constructs import Construct
+
+__all__ = [
+    "CONSUMER_HANDLER",
+    "HTTPS_PORT",
+    "INGEST_HANDLER",
+    "MIGRATIONS_HANDLER",
+    "RUNTIME",
+    "FunctionOptions",
+    "LambdaCode",
+    "VpcPlacement",
+    "log_retention",
+    "python_function",
+]
+
+# The entry points the services define (see the README's interfaces).
+CONSUMER_HANDLER: Final = "sluice_consumer.handler.lambda_handler"
+MIGRATIONS_HANDLER: Final = "sluice_consumer.migrate.lambda_handler"
+INGEST_HANDLER: Final = "sluice_ingest.handler.lambda_handler"
+HTTPS_PORT: Final = 443
+# Built from the same constant `make build` compiles bytecode for, so the two cannot drift apart.
+RUNTIME: Final = lambda_.Runtime(
+    f"python{LAMBDA_PYTHON_VERSION}", lambda_.RuntimeFamily.PYTHON, supports_inline_code=True
+)
+_ARCHITECTURES: Final = {
+    Architecture.ARM64: lambda_.Architecture.ARM_64,
+    Architecture.X86_64: lambda_.Architecture.X86_64,
+}
+# CloudWatch Logs accepts only these retention periods (days).
+_RETENTION: Final = {
+    1: logs.RetentionDays.ONE_DAY,
+    3: logs.RetentionDays.THREE_DAYS,
+    5: logs.RetentionDays.FIVE_DAYS,
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS,
+    90: logs.RetentionDays.THREE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+    731: logs.RetentionDays.TWO_YEARS,
+    1827: logs.RetentionDays.FIVE_YEARS,
+    3653: logs.RetentionDays.TEN_YEARS,
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LambdaCode:
+    """The code of both functions and the architecture it was built for (tests pass inline code)."""
+
+    consumer: lambda_.Code
+    ingest: lambda_.Code
+    architecture: Architecture = Architecture.ARM64
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VpcPlacement:
+    """Where a function in the VPC runs, and where its HTTPS calls to AWS APIs go (NAT or endpoints)."""
+
+    vpc: ec2.IVpc
+    subnets: ec2.SubnetSelection
+    api_peer: ec2.IPeer
+
+    def security_group(self, scope: Construct, construct_id: str, *, description: str) -> ec2.SecurityGroup:
+        """A function's own security group: HTTPS to AWS APIs is its only egress until the stack adds more."""
+        group = ec2.SecurityGroup(scope, construct_id, vpc=self.vpc, description=description, allow_all_outbound=False)
+        group.add_egress_rule(self.api_peer, ec2.Port.tcp(HTTPS_PORT), "AWS APIs (SQS, Secrets Manager)")
+        return group
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FunctionOptions:
+    """Settings shared by every function of a stage."""
+
+    architecture: Architecture
+    log_retention_days: int
+    removal_policy: RemovalPolicy
+    environment: Mapping[str, str]
+
+
+def log_retention(days: int) -> logs.RetentionDays:
+    """The CloudWatch retention for ``days``.
+
+    Raises:
+        ConfigurationError: CloudWatch Logs has no such retention period.
+    """
+    try:
+        return _RETENTION[days]
+    except KeyError:
+        allowed = ", ".join(str(value) for value in _RETENTION)
+        raise ConfigurationError(f"log retention {days} days is not one of {allowed}") from None
+
+
+def python_function(
+    scope: Construct,
+    construct_id: str,
+    *,
+    code: lambda_.Code,
+    handler: str,
+    description: str,
+    memory_mib: int,
+    timeout: Duration,
+    options: FunctionOptions,
+    environment: Mapping[str, str] | None = None,
+    placement: VpcPlacement | None = None,
+    security_group: ec2.ISecurityGroup | None = None,
+) -> lambda_.Function:
+    """A Python function with its own role and a log group that has a retention and a removal policy.
+
+    With ``placement`` it runs in the VPC's private subnets behind ``security_group``.
+    """
+    log_group = logs.LogGroup(
+        scope,
+        f"{construct_id}Logs",
+        retention=log_retention(options.log_retention_days),
+        removal_policy=options.removal_policy,
+    )
+    return lambda_.Function(
+        scope,
+        construct_id,
+        runtime=RUNTIME,
+        architecture=_ARCHITECTURES[options.architecture],
+        code=code,
+        handler=handler,
+        description=description,
+        memory_size=memory_mib,
+        timeout=timeout,
+        environment={**options.environment, **(environment or {})},
+        log_group=log_group,
+        vpc=placement.vpc if placement else None,
+        vpc_subnets=placement.subnets if placement else None,
+        security_groups=[security_group] if security_group else None,
+    )

@@ -1,0 +1,174 @@
+"""The composed stacks (dev and prod, as `make synth` builds them): wiring, grants, order and outputs."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from sluice_cdk.config import STAGES
+from sluice_cdk.stack import SluiceStack
+from sluice_shared import environment as env
+from sluice_shared.errors import ConfigurationError
+from sluice_shared.topology import QueueTopology
+from tests.unit.cdk.helpers import CDK_CONTEXT, inline_code
+
+CONSUME = [
+    "sqs:ChangeMessageVisibility",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+    "sqs:GetQueueUrl",
+    "sqs:ReceiveMessage",
+]
+
+
+def _one(template: Template, kind: str, pattern: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+    ((name, resource),) = template.find_resources(kind, pattern or {}).items()
+    return name, resource
+
+
+def _function(template: Template, handler: str) -> tuple[str, dict[str, Any]]:
+    return _one(template, "AWS::Lambda::Function", {"Properties": {"Handler": handler}})
+
+
+def _statements(template: Template, function: dict[str, Any]) -> list[dict[str, Any]]:
+    role = function["Properties"]["Role"]["Fn::GetAtt"][0]
+    _, policy = _one(template, "AWS::IAM::Policy", {"Properties": {"Roles": [{"Ref": role}]}})
+    return policy["Properties"]["PolicyDocument"]["Statement"]
+
+
+def _ids(template: Template) -> dict[str, str]:
+    queues = template.find_resources("AWS::SQS::Queue")
+    return {
+        "queue": next(name for name, q in queues.items() if "RedrivePolicy" in q["Properties"]),
+        "dlq": next(name for name, q in queues.items() if "RedrivePolicy" not in q["Properties"]),
+        "proxy": _one(template, "AWS::RDS::DBProxy")[0],
+        "trigger": _one(template, "Custom::Trigger")[0],
+    }
+
+
+def test_consumer_may_consume_connect_as_its_user_and_dead_letter_nothing_more(dev_template: Template) -> None:
+    ids = _ids(dev_template)
+    _, consumer = _function(dev_template, "sluice_consumer.handler.lambda_handler")
+
+    statements = _statements(dev_template, consumer)
+
+    assert [statement["Action"] for statement in statements] == [CONSUME, "rds-db:connect", "sqs:SendMessage"]
+    assert statements[0]["Resource"] == {"Fn::GetAtt": [ids["queue"], "Arn"]}
+    assert statements[2]["Resource"] == {"Fn::GetAtt": [ids["dlq"], "Arn"]}
+    # arn:<partition>:rds-db:<region>:<account>:dbuser:<proxy resource id>/sluice
+    parts = statements[1]["Resource"]["Fn::Join"][1]
+    assert parts[-3:] == [
+        ":dbuser:",
+        {"Fn::Select": [6, {"Fn::Split": [":", {"Fn::GetAtt": [ids["proxy"], "DBProxyArn"]}]}]},
+        "/sluice",
+    ]
+
+
+def test_ingest_may_only_send_to_the_queue(dev_template: Template) -> None:
+    ids = _ids(dev_template)
+    _, ingest = _function(dev_template, "sluice_ingest.handler.lambda_handler")
+
+    assert _statements(dev_template, ingest) == [
+        {"Action": "sqs:SendMessage", "Effect": "Allow", "Resource": {"Fn::GetAtt": [ids["queue"], "Arn"]}}
+    ]
+    assert ingest["Properties"]["Environment"]["Variables"] == {
+        env.QUEUE_URL: {"Ref": ids["queue"]},
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+    }
+
+
+def test_consumer_and_migrations_get_the_proxy_by_iam_and_never_the_secret(dev_template: Template) -> None:
+    ids = _ids(dev_template)
+    for handler in ("sluice_consumer.handler.lambda_handler", "sluice_consumer.migrate.lambda_handler"):
+        _, function = _function(dev_template, handler)
+        variables = function["Properties"]["Environment"]["Variables"]
+
+        assert variables[env.DB_HOST] == {"Fn::GetAtt": [ids["proxy"], "Endpoint"]}
+        assert (variables[env.DB_IAM_AUTH], variables[env.DB_SSLMODE], variables[env.DB_USER]) == (
+            "true",
+            "verify-full",
+            "sluice",
+        )
+        assert env.DB_SECRET_ARN not in variables
+        assert all("secretsmanager" not in str(s["Action"]) for s in _statements(dev_template, function))
+    _, consumer = _function(dev_template, "sluice_consumer.handler.lambda_handler")
+    assert consumer["Properties"]["Environment"]["Variables"][env.DLQ_URL] == {"Ref": ids["dlq"]}
+
+
+def test_event_source_is_created_only_after_the_migrations_ran(dev_template: Template) -> None:
+    ids = _ids(dev_template)
+    _, mapping = _one(dev_template, "AWS::Lambda::EventSourceMapping")
+    _, trigger = _one(dev_template, "Custom::Trigger")
+
+    assert mapping["DependsOn"] == [ids["trigger"]]
+    assert mapping["Properties"]["ScalingConfig"] == {"MaximumConcurrency": STAGES["dev"].budget.max_concurrency}
+    # The migrations run once the proxy, its target and the security group rules exist.
+    assert {ids["proxy"], _one(dev_template, "AWS::RDS::DBProxyTargetGroup")[0]} <= set(trigger["DependsOn"])
+
+
+def test_proxy_is_reachable_only_from_the_consumer_and_the_migrations(dev_template: Template) -> None:
+    _, proxy = _one(dev_template, "AWS::RDS::DBProxy")
+    (proxy_group,) = proxy["Properties"]["VpcSecurityGroupIds"]
+    rules = dev_template.find_resources("AWS::EC2::SecurityGroupIngress", {"Properties": {"GroupId": proxy_group}})
+    sources = sorted(rule["Properties"]["SourceSecurityGroupId"]["Fn::GetAtt"][0] for rule in rules.values())
+    clients = [
+        _one(
+            dev_template,
+            "AWS::EC2::SecurityGroup",
+            {"Properties": {"GroupDescription": Match.string_like_regexp(name)}},
+        )[0]
+        for name in ("^Sluice consumer:", "^Sluice migrations:")
+    ]
+
+    assert sources == sorted(clients)
+    assert {(r["Properties"]["FromPort"], r["Properties"]["ToPort"]) for r in rules.values()} == {(5432, 5432)}
+
+
+def test_database_is_in_isolated_subnets_and_not_public(dev_template: Template) -> None:
+    _, group = _one(dev_template, "AWS::RDS::DBSubnetGroup")
+    subnets = {ref["Ref"] for ref in group["Properties"]["SubnetIds"]}
+
+    assert subnets == set(dev_template.find_resources("AWS::EC2::Subnet"))
+    dev_template.has_resource_properties("AWS::RDS::DBInstance", {"PubliclyAccessible": False})
+    assert dev_template.find_resources("AWS::EC2::InternetGateway") == {}
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_outputs_give_queue_dlq_ingest_and_proxy(stage: str, request: pytest.FixtureRequest) -> None:
+    template: Template = request.getfixturevalue(f"{stage}_template")
+    ids = _ids(template)
+    outputs = template.to_json()["Outputs"]
+    url, _ = _one(template, "AWS::Lambda::Url")
+
+    assert outputs["QueueUrl"]["Value"] == {"Ref": ids["queue"]}
+    assert outputs["DeadLetterQueueUrl"]["Value"] == {"Ref": ids["dlq"]}
+    assert outputs["IngestUrl"]["Value"] == {"Fn::GetAtt": [url, "FunctionUrl"]}
+    assert outputs["ProxyEndpoint"]["Value"] == {"Fn::GetAtt": [ids["proxy"], "Endpoint"]}
+    assert outputs["ConsumerMaxConcurrency"]["Value"] == str(STAGES[stage].budget.max_concurrency)
+
+
+def test_prod_keeps_its_data_when_the_stack_goes(prod_template: Template) -> None:
+    for kind in ("AWS::SQS::Queue", "AWS::Logs::LogGroup"):
+        policies = {resource["DeletionPolicy"] for resource in prod_template.find_resources(kind).values()}
+        assert policies == {"Retain"}, kind
+    prod_template.has_resource("AWS::RDS::DBInstance", {"DeletionPolicy": "Snapshot"})
+    prod_template.has_resource_properties("AWS::RDS::DBInstance", {"MultiAZ": True, "DeletionProtection": True})
+
+
+def test_dev_is_disposable(dev_template: Template) -> None:
+    for kind in ("AWS::SQS::Queue", "AWS::Logs::LogGroup", "AWS::RDS::DBInstance"):
+        policies = {resource["DeletionPolicy"] for resource in dev_template.find_resources(kind).values()}
+        assert policies == {"Delete"}, kind
+
+
+def test_broken_topology_fails_at_synth_time_with_the_rule() -> None:
+    stage = dataclasses.replace(
+        STAGES["dev"], topology=QueueTopology(consumer_timeout_seconds=120, visibility_timeout_seconds=300)
+    )
+
+    with pytest.raises(ConfigurationError, match=r"visibility timeout 300 s is below 6 x consumer timeout \(120 s\)"):
+        SluiceStack(cdk.App(context=CDK_CONTEXT), "Broken", config=stage, code=inline_code())
