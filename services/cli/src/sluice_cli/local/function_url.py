@@ -25,6 +25,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from sluice_cli.local.context import LocalLambdaContext
 from sluice_cli.local.sqs_server import LOOPBACK
+from sluice_shared.errors import ConfigurationError
 
 __all__ = [
     "FUNCTION_URL_MAX_REQUEST_BYTES",
@@ -179,9 +180,14 @@ class FunctionUrlServer:
         """Start serving in a background thread; return :attr:`url`.
 
         Raises:
-            OSError: the port is taken.
+            ConfigurationError: the port is taken.
         """
-        server = ThreadingHTTPServer((LOOPBACK, self.port), _request_handler(self))
+        try:
+            server = ThreadingHTTPServer((LOOPBACK, self.port), _request_handler(self))
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot serve {self.function_name} on {LOOPBACK}:{self.port}: {exc.strerror}"
+            ) from exc
         server.daemon_threads = True
         self._server = server
         self.port = int(server.server_address[1])
