@@ -1,0 +1,127 @@
+"""Crash injection: ``sluice dlq replay`` killed with SIGKILL mid-way, then rerun, never loses a message.
+
+The replay runs in a subprocess against the moto server. One test kills it at random moments (a slow
+``--rate`` makes the kills land while messages are being moved); the other kills it exactly between a
+confirmed send and the delete from the DLQ, through a test-level wrapper (``crash_replay.py``). After each
+kill the test waits out the visibility timeout and reruns until the DLQ is empty; then every original
+event id must be in the source queue. Duplicates are allowed (writes are idempotent on ``event_id``) and
+counted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tests.support.factories import event_body
+
+if TYPE_CHECKING:
+    from tests.integration.dlq.conftest import Queues
+
+SLUICE = str(Path(sys.executable).with_name("sluice"))
+CRASH_REPLAY = str(Path(__file__).with_name("crash_replay.py"))
+VISIBILITY_TIMEOUT = 2  # seconds a killed run's in-flight messages stay hidden
+MESSAGES = 80
+MAX_RUNS = 40  # bounds the test: kills plus the reruns that finish the job
+
+
+def _environment(sqs_endpoint: str) -> dict[str, str]:
+    return {**os.environ, "AWS_ENDPOINT_URL": sqs_endpoint}
+
+
+def _replay_args(queues: Queues) -> list[str]:
+    return ["dlq", "replay", "-q", queues.dlq_url, "--rate", "40", "--visibility-timeout", str(VISIBILITY_TIMEOUT)]
+
+
+def _finish(queues: Queues, sqs_endpoint: str, runs: int) -> int:
+    """Rerun the replay, unharmed, until the DLQ is empty; return how many runs it took in all."""
+    while queues.depth(queues.dlq_url) and runs < MAX_RUNS:
+        time.sleep(VISIBILITY_TIMEOUT + 0.2)  # let a killed run's in-flight messages reappear
+        subprocess.run(  # noqa: S603 - our own console script, fixed arguments
+            [SLUICE, *_replay_args(queues)], env=_environment(sqs_endpoint), capture_output=True, check=False
+        )
+        runs += 1
+    assert queues.depth(queues.dlq_url) == 0, f"DLQ not empty after {runs} runs"
+    return runs
+
+
+def _assert_nothing_lost(queues: Queues, originals: list[str]) -> Counter[str]:
+    arrived = Counter(json.loads(message["Body"])["event_id"] for message in queues.drain(queues.source_url))
+    expected = {json.loads(body)["event_id"] for body in originals}
+    assert set(arrived) == expected, f"lost: {sorted(expected - set(arrived))[:5]}"
+    return arrived
+
+
+def _visible(queues: Queues) -> int:
+    values = queues.client.get_queue_attributes(QueueUrl=queues.dlq_url, AttributeNames=["ApproximateNumberOfMessages"])
+    return int(values["Attributes"]["ApproximateNumberOfMessages"])
+
+
+def test_replay_killed_at_random_moments_loses_nothing(queues: Queues, sqs_endpoint: str) -> None:
+    # given
+    originals = [event_body() for _ in range(MESSAGES)]
+    queues.dead_letter(originals)
+    rng = random.Random(20261126)
+
+    # when: four runs, each killed at a random moment once it has started moving messages; then reruns
+    interrupted = 0
+    for _ in range(4):
+        before = queues.depth(queues.dlq_url)
+        process = subprocess.Popen(  # noqa: S603 - our own console script, fixed arguments
+            [SLUICE, *_replay_args(queues)],
+            env=_environment(sqs_endpoint),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 15
+        while _visible(queues) == before and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)  # wait until it has received its first messages
+        time.sleep(rng.uniform(0.0, 1.5))
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        after = queues.depth(queues.dlq_url)
+        interrupted += 0 < before - after < before  # it had moved some, not all, when it died
+        time.sleep(VISIBILITY_TIMEOUT + 0.2)
+    runs = _finish(queues, sqs_endpoint, runs=4)
+
+    # then
+    arrived = _assert_nothing_lost(queues, originals)
+    assert interrupted >= 2, f"only {interrupted} of 4 kills landed mid-way"
+    assert sum(arrived.values()) >= MESSAGES
+    assert runs < MAX_RUNS
+
+
+def test_replay_killed_between_a_confirmed_send_and_the_delete_loses_nothing(queues: Queues, sqs_endpoint: str) -> None:
+    # given
+    originals = [event_body() for _ in range(MESSAGES)]
+    queues.dead_letter(originals)
+    rng = random.Random(5)
+
+    # when: three runs each killed just before a random delete, then rerun until done
+    announced = []
+    for _ in range(3):
+        result = subprocess.run(  # noqa: S603 - the test's own fault-injection script, fixed arguments
+            [sys.executable, CRASH_REPLAY, str(rng.randint(1, 4)), "--", *_replay_args(queues)],
+            env=_environment(sqs_endpoint),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == -signal.SIGKILL, result.stderr
+        announced.append(result.stdout.strip())
+        time.sleep(VISIBILITY_TIMEOUT + 0.2)
+    _finish(queues, sqs_endpoint, runs=3)
+
+    # then: nothing lost; each kill left its sent-but-undeleted chunk to be sent again
+    arrived = _assert_nothing_lost(queues, originals)
+    duplicates = sum(arrived.values()) - MESSAGES
+    killed_chunks = [int(line.split(" of ")[1].split()[0]) for line in announced]
+    assert duplicates == sum(killed_chunks), announced
