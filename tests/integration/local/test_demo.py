@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 from tests.support.factories import event_dict
 
-from sluice_cli.local.demo import DemoPlan, request_outcome, run_demo
+from sluice_cli.local.demo import DemoPlan, run_demo
 from sluice_cli.local.pipeline import LocalPipeline, PipelineConfig
 from sluice_shared.catalog import default_registry
 from sluice_shared.contract import validate_event
@@ -70,13 +70,3 @@ def test_the_demo_accounts_for_every_event_and_reconciles(pipeline):
     assert len(report.latencies_ms) == 40
     assert report.problems == []
     assert report.reconciled
-
-
-def test_an_error_status_rejects_every_event_of_the_request():
-    assert request_outcome(422, b'{"message": "invalid"}', 3).rejected == (0, 1, 2)
-
-
-def test_a_multi_status_answer_names_the_rejected_positions():
-    outcome = request_outcome(207, json.dumps({"rejected": [{"index": 1}, {"index": 3}]}).encode(), 4)
-
-    assert (outcome.accepted, outcome.rejected) == ((0, 2), (1, 3))
