@@ -543,7 +543,8 @@ class PgProxy:
             upstream_reader, session.upstream_writer = await asyncio.open_connection(*self.upstream)
         except OSError as exc:
             self._send_error(session, sqlstate=CONNECTION_FAILURE, message=f"test proxy: upstream unreachable: {exc}")
-            raise
+            self._abort(session, f"upstream unreachable: {exc}", graceful=True)
+            return
         session.upstream_writer.write(initial.raw)
         pumps = {
             asyncio.ensure_future(self._client_to_upstream(session)),

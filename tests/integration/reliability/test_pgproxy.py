@@ -353,3 +353,12 @@ def test_an_outage_ends_every_session_and_refuses_connections_until_it_is_over(
                 psycopg.connect(url)
     with psycopg.connect(url, autocommit=True) as conn:
         assert conn.execute("SELECT 3").fetchone() == (3,)
+
+
+def test_an_unreachable_upstream_is_reported_to_the_client(proxied_database_url: str) -> None:
+    # Port 1 on loopback: nothing listens there.
+    with (
+        PgProxy(upstream="127.0.0.1:1") as proxy,
+        pytest.raises(psycopg.OperationalError, match="upstream unreachable"),
+    ):
+        psycopg.connect(proxy.route(proxied_database_url))
