@@ -57,6 +57,9 @@ class OutgoingMessage:
     attributes: Attributes = field(default_factory=dict)
     group_id: str | None = None
     deduplication_id: str | None = None
+    # X-Ray trace header, sent as the ``AWSTraceHeader`` message system attribute (which SQS does not count
+    # against the message size).
+    trace_header: str | None = None
 
     def size(self) -> int:
         """Size as SQS counts it against its limits: body plus attribute names, types and values."""
@@ -235,6 +238,10 @@ def _entry(entry_id: str, message: OutgoingMessage) -> SendMessageBatchRequestEn
         entry["MessageGroupId"] = message.group_id
     if message.deduplication_id is not None:
         entry["MessageDeduplicationId"] = message.deduplication_id
+    if message.trace_header is not None:
+        entry["MessageSystemAttributes"] = {
+            "AWSTraceHeader": {"DataType": "String", "StringValue": message.trace_header}
+        }
     return entry
 
 

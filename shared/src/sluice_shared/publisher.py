@@ -1,0 +1,341 @@
+"""The event publisher: validates events against the contract, then sends them to SQS in batches.
+
+One publisher serves the ingest function and ``sluice push``. Every event is validated before anything is
+sent (an invalid event is reported with its reason and never sent); valid events go out through
+:class:`~sluice_shared.sqs.BatchSender` (``SendMessageBatch`` chunked by entries and bytes, only failed
+entries retried). The result is a :class:`PublishReceipt`: each event's id with its SQS message id, or why
+it was rejected (the event's fault) or failed (the queue's).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from itertools import islice
+from typing import TYPE_CHECKING, Any, Final, Protocol
+
+from sluice_shared.contract import MAX_BODY_BYTES, EventEnvelope, validate_event
+from sluice_shared.errors import InvalidMessageError, MessageRejectedError, SluiceError
+from sluice_shared.sqs import OutgoingMessage, SendOutcome
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef
+
+    from sluice_shared.registry import PayloadRegistry
+
+__all__ = [
+    "CORRELATION_ID_ATTRIBUTE",
+    "DEFAULT_FIFO_GROUP_FIELD",
+    "EventPublisher",
+    "EventResult",
+    "EventStatus",
+    "MessageSender",
+    "PublishReceipt",
+    "is_fifo_queue",
+]
+
+CORRELATION_ID_ATTRIBUTE: Final = "sluice.correlation_id"
+DEFAULT_FIFO_GROUP_FIELD: Final = "source"
+FIFO_QUEUE_SUFFIX: Final = ".fifo"  # SQS: the name of a FIFO queue must end in ".fifo"
+# SQS MessageGroupId / MessageDeduplicationId: 1..128 characters, alphanumeric and punctuation.
+_FIFO_ID: Final = re.compile(r"^[\x21-\x7e]{1,128}$")
+# Correlation ids are echoed into logs and attributes: printable ASCII, bounded.
+CORRELATION_ID_MAX_LENGTH: Final = 128
+UNVALIDATED_GROUP_ID: Final = "sluice-unvalidated"
+# Events are validated and sent a window at a time: progress moves steadily, memory stays bounded, and once
+# the queue itself has failed a whole window the rest are reported failed without more calls.
+DEFAULT_WINDOW_SIZE: Final = 100
+
+
+class EventStatus(StrEnum):
+    """What became of one event."""
+
+    QUEUED = "queued"
+    """SQS accepted it."""
+    REJECTED = "rejected"
+    """The event is at fault (breaks the contract, too large, refused by SQS); resending it cannot help."""
+    FAILED = "failed"
+    """The queue is at fault (unreachable, throttled, missing, access denied); it may be sent again later."""
+
+
+@dataclass(frozen=True, slots=True)
+class EventResult:
+    """One event's outcome: its position in the input, its id when known, and its message id or error."""
+
+    index: int
+    event_id: str | None
+    status: EventStatus
+    message_id: str | None = None
+    error: SluiceError | None = None
+
+    def to_dict(self, *, expose_failures: bool = True) -> dict[str, Any]:
+        """JSON-ready form. ``expose_failures=False`` hides queue-side error text (for HTTP clients)."""
+        data: dict[str, Any] = {"index": self.index, "event_id": self.event_id, "status": self.status.value}
+        if self.message_id is not None:
+            data["message_id"] = self.message_id
+        if self.error is not None:
+            data["error"] = _error_dict(self.error, expose=expose_failures or self.status is EventStatus.REJECTED)
+        return data
+
+
+def _error_dict(error: SluiceError, *, expose: bool) -> dict[str, Any]:
+    if not expose:
+        return {"code": error.code, "message": "the event could not be queued; send it again later"}
+    data: dict[str, Any] = {"code": error.code, "message": error.message}
+    if isinstance(error, InvalidMessageError):
+        data["fields"] = [{"field": item.field, "reason": item.reason} for item in error.errors]
+    return data
+
+
+@dataclass(frozen=True, slots=True)
+class PublishReceipt:
+    """Every event's outcome, in input order."""
+
+    results: tuple[EventResult, ...]
+
+    @property
+    def queued(self) -> tuple[EventResult, ...]:
+        """Events SQS accepted."""
+        return self._with(EventStatus.QUEUED)
+
+    @property
+    def rejected(self) -> tuple[EventResult, ...]:
+        """Events that were not sent (or were refused) because of what they contain."""
+        return self._with(EventStatus.REJECTED)
+
+    @property
+    def failed(self) -> tuple[EventResult, ...]:
+        """Events the queue did not take: unreachable, throttled, missing or access denied."""
+        return self._with(EventStatus.FAILED)
+
+    @property
+    def ok(self) -> bool:
+        """True when every event was queued."""
+        return all(result.status is EventStatus.QUEUED for result in self.results)
+
+    def _with(self, status: EventStatus) -> tuple[EventResult, ...]:
+        return tuple(result for result in self.results if result.status is status)
+
+    def to_dict(self, *, expose_failures: bool = True) -> dict[str, Any]:
+        """JSON-ready form: counts, then one entry per event."""
+        return {
+            "queued": len(self.queued),
+            "rejected": len(self.rejected),
+            "failed": len(self.failed),
+            "results": [result.to_dict(expose_failures=expose_failures) for result in self.results],
+        }
+
+
+class MessageSender(Protocol):
+    """Sends messages to one queue; :class:`~sluice_shared.sqs.BatchSender` is the real one."""
+
+    @property
+    def queue_url(self) -> str:
+        """The queue messages go to."""
+        ...
+
+    def send(
+        self,
+        messages: Sequence[OutgoingMessage],
+        *,
+        on_sent: Callable[[Sequence[SendOutcome]], None] | None = None,
+    ) -> list[SendOutcome]:
+        """Send every message; one outcome per message, in input order; never raises for a queue error."""
+        ...
+
+
+def is_fifo_queue(queue_url: str) -> bool:
+    """True for a FIFO queue (its name ends in ``.fifo``)."""
+    return queue_url.rstrip("/").endswith(FIFO_QUEUE_SUFFIX)
+
+
+class EventPublisher:
+    """Validates events and sends the valid ones to one queue.
+
+    For a FIFO queue the message group id comes from ``fifo_group_field`` (a top-level envelope field such
+    as ``source``, or ``payload.<path>``) and the deduplication id is the ``event_id``, so SQS drops a
+    resend within its 5-minute deduplication window.
+    """
+
+    def __init__(
+        self,
+        sender: MessageSender,
+        *,
+        registry: PayloadRegistry | None = None,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        fifo_group_field: str = DEFAULT_FIFO_GROUP_FIELD,
+        window_size: int = DEFAULT_WINDOW_SIZE,
+    ) -> None:
+        if window_size < 1:
+            raise ValueError("window_size must be at least 1")
+        self._sender = sender
+        self._registry = registry
+        self._max_body_bytes = max_body_bytes
+        self._group_path = tuple(fifo_group_field.split("."))
+        self._window_size = window_size
+
+    @property
+    def queue_url(self) -> str:
+        """The queue events are sent to."""
+        return self._sender.queue_url
+
+    @property
+    def fifo(self) -> bool:
+        """True when the queue is a FIFO queue."""
+        return is_fifo_queue(self._sender.queue_url)
+
+    def prepare(
+        self,
+        event: Any,
+        *,
+        key: str = "0",
+        correlation_id: str | None = None,
+        trace_header: str | None = None,
+        validate: bool = True,
+    ) -> OutgoingMessage:
+        """The message that would be sent for ``event``; validates it unless ``validate`` is false.
+
+        Raises:
+            InvalidMessageError: the event breaks the contract, or has no usable FIFO message group id.
+        """
+        return self._prepare(
+            event, key=key, correlation_id=correlation_id, trace_header=trace_header, validate=validate
+        )[0]
+
+    def _prepare(
+        self, event: Any, *, key: str, correlation_id: str | None, trace_header: str | None, validate: bool
+    ) -> tuple[OutgoingMessage, str | None]:
+        attributes: dict[str, MessageAttributeValueTypeDef] = {}
+        if correlation_id:
+            attributes[CORRELATION_ID_ATTRIBUTE] = {"DataType": "String", "StringValue": correlation_id}
+        group_id: str | None = None
+        dedup_id: str | None = None
+        if validate:
+            envelope = validate_event(event, registry=self._registry, max_bytes=self._max_body_bytes)
+            body = envelope.to_body()
+            event_id: str | None = str(envelope.event_id)
+            if self.fifo:
+                group_id, dedup_id = self._group_id(envelope), event_id
+        else:
+            # As they are: a misbehaving producer bypassing validation, to exercise the consumer's DLQ path.
+            body = json.dumps(event, ensure_ascii=False)
+            event_id = _raw_event_id(event)
+            if self.fifo:
+                group_id, dedup_id = self._unvalidated_fifo_ids(event, body)
+        message = OutgoingMessage(
+            key=key,
+            body=body,
+            attributes=attributes,
+            group_id=group_id,
+            deduplication_id=dedup_id,
+            trace_header=trace_header,
+        )
+        return message, event_id
+
+    def publish(
+        self,
+        events: Iterable[Any],
+        *,
+        correlation_id: str | None = None,
+        trace_header: str | None = None,
+        validate: bool = True,
+        on_progress: Callable[[Sequence[EventResult]], None] | None = None,
+    ) -> PublishReceipt:
+        """Validate and send every event; return the receipt. Never raises for a bad event or a queue error.
+
+        ``on_progress`` is called with results as they settle (for progress bars). After a window in which
+        no event was queued because of the queue itself (missing, denied, unreachable after retries), the
+        remaining valid events are reported failed with the same error, without further calls.
+        """
+        results: list[EventResult] = []
+        queue_error: SluiceError | None = None
+        for window in _windows(enumerate(events), self._window_size):
+            settled: list[EventResult] = []
+            pending: dict[str, tuple[int, str | None]] = {}
+            messages: list[OutgoingMessage] = []
+            for index, event in window:
+                key = str(index)
+                try:
+                    message, event_id = self._prepare(
+                        event, key=key, correlation_id=correlation_id, trace_header=trace_header, validate=validate
+                    )
+                except InvalidMessageError as exc:
+                    settled.append(EventResult(index, _raw_event_id(event), EventStatus.REJECTED, error=exc))
+                    continue
+                if queue_error is not None:
+                    settled.append(EventResult(index, event_id, EventStatus.FAILED, error=queue_error))
+                    continue
+                pending[key] = (index, event_id)
+                messages.append(message)
+            results.extend(settled)
+            if on_progress is not None and settled:
+                on_progress(settled)
+            if not messages:
+                continue
+
+            def _report(outcomes: Sequence[SendOutcome], pending: dict[str, tuple[int, str | None]] = pending) -> None:
+                if on_progress is not None:
+                    on_progress([_result(outcome, pending) for outcome in outcomes])
+
+            sent = [_result(outcome, pending) for outcome in self._sender.send(messages, on_sent=_report)]
+            results.extend(sent)
+            if queue_error is None:
+                queue_error = _queue_failure(sent)
+        results.sort(key=lambda result: result.index)
+        return PublishReceipt(tuple(results))
+
+    def _group_id(self, envelope: EventEnvelope) -> str:
+        field = ".".join(self._group_path)
+        value: Any = envelope.model_dump(mode="json")
+        for part in self._group_path:
+            value = value.get(part) if isinstance(value, Mapping) else None
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise InvalidMessageError.single(
+                field, "a FIFO queue needs a message group id from this field: a string or an integer"
+            )
+        group_id = str(value)
+        if not _FIFO_ID.fullmatch(group_id):
+            raise InvalidMessageError.single(
+                field, "cannot be a FIFO message group id: 1 to 128 ASCII letters, digits or punctuation"
+            )
+        return group_id
+
+    def _unvalidated_fifo_ids(self, event: Any, body: str) -> tuple[str, str]:
+        value: Any = event
+        for part in self._group_path:
+            value = value.get(part) if isinstance(value, Mapping) else None
+        group_id = str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""
+        raw_id = _raw_event_id(event) or ""
+        dedup_id = raw_id if _FIFO_ID.fullmatch(raw_id) else hashlib.sha256(body.encode()).hexdigest()
+        return (group_id if _FIFO_ID.fullmatch(group_id) else UNVALIDATED_GROUP_ID), dedup_id
+
+
+def _windows(items: Iterable[tuple[int, Any]], size: int) -> Iterator[list[tuple[int, Any]]]:
+    iterator = iter(items)
+    while window := list(islice(iterator, size)):
+        yield window
+
+
+def _result(outcome: SendOutcome, pending: Mapping[str, tuple[int, str | None]]) -> EventResult:
+    index, event_id = pending[outcome.key]
+    if outcome.ok:
+        return EventResult(index, event_id, EventStatus.QUEUED, message_id=outcome.message_id)
+    # The event's own fault (too large, refused as the sender's fault) versus the queue's.
+    own_fault = isinstance(outcome.error, InvalidMessageError | MessageRejectedError)
+    return EventResult(index, event_id, EventStatus.REJECTED if own_fault else EventStatus.FAILED, error=outcome.error)
+
+
+def _queue_failure(sent: Sequence[EventResult]) -> SluiceError | None:
+    """The queue's error when nothing in a window was queued and every failure was the queue's."""
+    if not sent or any(result.status is not EventStatus.FAILED for result in sent):
+        return None
+    return sent[0].error
+
+
+def _raw_event_id(event: Any) -> str | None:
+    value = event.get("event_id") if isinstance(event, Mapping) else None
+    return value if isinstance(value, str) else None
