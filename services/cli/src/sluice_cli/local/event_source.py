@@ -139,6 +139,17 @@ class _Received:
     size: int
 
 
+@dataclass(slots=True)
+class _Batch:
+    items: list[_Received] = field(default_factory=list)
+    size: int = 0
+    window_end: float | None = None
+
+    def fits(self, item: _Received, max_bytes: int) -> bool:
+        """True when ``item`` keeps the invocation payload within ``max_bytes`` (a first record always fits)."""
+        return not self.items or self.size + item.size <= max_bytes
+
+
 class EventSource:
     """Polls one queue and invokes one handler with Lambda's SQS semantics, from ``max_concurrency`` threads."""
 
@@ -258,46 +269,49 @@ class EventSource:
 
     def _gather(self, carry: list[_Received]) -> list[_Received]:
         config = self.config
-        batch: list[_Received] = []
-        size = 0
-        window_end: float | None = None
-        while carry and len(batch) < config.batch_size:
-            if batch and size + carry[0].size > config.max_payload_bytes:
-                return batch
-            item = carry.pop(0)
-            batch.append(item)
-            size += item.size
-            window_end = window_end or self._clock() + config.batching_window_seconds
-        while len(batch) < config.batch_size and not self._stopping.is_set():
-            if window_end is None:
-                wait = config.poll_wait_seconds
-            else:
-                remaining = window_end - self._clock()
-                if remaining <= 0:
-                    break
-                # WaitTimeSeconds is whole seconds: round up so the window is used, overshooting under 1 s.
-                wait = min(config.poll_wait_seconds, math.ceil(remaining))
-            wanted = min(SQS_MAX_RECEIVE_MESSAGES, config.batch_size - len(batch))
+        batch = _Batch()
+        while carry and len(batch.items) < config.batch_size:
+            if not batch.fits(carry[0], config.max_payload_bytes):
+                return batch.items
+            self._add(batch, carry.pop(0))
+        while len(batch.items) < config.batch_size and not self._stopping.is_set():
+            wait = self._wait_seconds(batch)
+            if wait is None:
+                break
+            wanted = min(SQS_MAX_RECEIVE_MESSAGES, config.batch_size - len(batch.items))
             try:
                 received = self.queue.receive(max_messages=wanted, wait_seconds=wait)
             except SluiceError:
-                carry[:0] = batch  # keep what was gathered: the next attempt starts with it
+                carry[:0] = batch.items  # keep what was gathered: the next attempt starts with it
                 raise
-            if not received:
-                if window_end is None:
-                    return batch
-                continue
-            window_end = window_end or self._clock() + config.batching_window_seconds
+            if not received and batch.window_end is None:
+                return batch.items
             for message in received:
                 item = self._prepare(message)
-                if carry or (batch and size + item.size > config.max_payload_bytes):
-                    carry.append(item)
-                    continue
-                batch.append(item)
-                size += item.size
-            if carry or config.batching_window_seconds <= 0:
+                if carry or not batch.fits(item, config.max_payload_bytes):
+                    carry.append(item)  # over the payload limit: it opens the next batch
+                else:
+                    self._add(batch, item)
+            if carry or (batch.items and config.batching_window_seconds <= 0):
                 break
-        return batch
+        return batch.items
+
+    def _add(self, batch: _Batch, item: _Received) -> None:
+        if batch.window_end is None:  # the window opens with the first record, as Lambda's does
+            batch.window_end = self._clock() + self.config.batching_window_seconds
+        batch.items.append(item)
+        batch.size += item.size
+
+    def _wait_seconds(self, batch: _Batch) -> int | None:
+        """WaitTimeSeconds for the next receive: a full long poll for the first record, then what is left of the
+        window (None when it has closed)."""
+        if batch.window_end is None:
+            return self.config.poll_wait_seconds
+        remaining = batch.window_end - self._clock()
+        if remaining <= 0:
+            return None
+        # WaitTimeSeconds is whole seconds: round up so the window is used, overshooting by under 1 s.
+        return min(self.config.poll_wait_seconds, math.ceil(remaining))
 
     def _prepare(self, message: MessageTypeDef) -> _Received:
         record = lambda_record(message, queue_arn=self.queue.arn, region=self.queue.region)
