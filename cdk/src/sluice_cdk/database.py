@@ -75,6 +75,10 @@ class Database(Construct):
         self.proxy_security_group = ec2.SecurityGroup(
             self, "ProxySecurityGroup", vpc=vpc, description="Sluice RDS Proxy: 5432 from Sluice functions only"
         )
+        # Created here rather than by the instance, so it follows the stage's removal policy: a retained
+        # snapshot is no use without the password it was taken with.
+        self.generated_secret = rds.DatabaseSecret(self, "Secret", username=config.username)
+        self.generated_secret.apply_removal_policy(removal_policy)
         self.instance = rds.DatabaseInstance(
             self,
             "Instance",
@@ -84,7 +88,7 @@ class Database(Construct):
             vpc_subnets=subnets,
             security_groups=[self.instance_security_group],
             publicly_accessible=False,
-            credentials=rds.Credentials.from_generated_secret(config.username),
+            credentials=rds.Credentials.from_secret(self.generated_secret, config.username),
             database_name=config.database_name,
             parameter_group=self.parameter_group,
             multi_az=config.multi_az,
@@ -99,9 +103,9 @@ class Database(Construct):
             removal_policy=RemovalPolicy.SNAPSHOT if removal_policy is RemovalPolicy.RETAIN else removal_policy,
         )
         secret = self.instance.secret
-        if secret is None:  # from_generated_secret always creates one
-            raise AssertionError("RDS did not create the generated secret")
-        self.secret: secretsmanager.ISecret = secret
+        if secret is None:  # an instance given credentials from a secret always exposes it (attached)
+            raise AssertionError("the instance exposes no secret")
+        self.secret: secretsmanager.ISecret = secret  # the secret attached to the instance (host, port, ...)
         self.proxy = rds.DatabaseProxy(
             self,
             "Proxy",

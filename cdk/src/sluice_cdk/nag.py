@@ -77,7 +77,7 @@ def acknowledge_stack_findings(stack: SluiceStack) -> None:
         )
     if database.rotation_days is None:
         acknowledge(
-            instance,  # the generated secret lives under the instance
+            stack.database.generated_secret,
             "SMG4",
             f"Stage {config.name} does not rotate its generated secret (StageConfig.database.rotation_days), "
             "sparing the rotation function; prod rotates it every 30 days.",

@@ -27,7 +27,7 @@ EVERY_STAGE: Final = {
     *((f"{function}/Function", VPC_ACCESS) for function in ("Consumer", "Migrations")),
     ("Database/Instance", "RDS11"),
 }
-DEV_ONLY: Final = {("Database/Instance", "RDS3"), ("Database/Instance", "RDS10"), ("Database/Instance", "SMG4")}
+DEV_ONLY: Final = {("Database/Instance", "RDS3"), ("Database/Instance", "RDS10"), ("Database/Secret", "SMG4")}
 
 
 def _report(directory: str) -> dict[str, Any]:

@@ -152,7 +152,7 @@ def test_outputs_give_queue_dlq_ingest_and_proxy(stage: str, request: pytest.Fix
 
 
 def test_prod_keeps_its_data_when_the_stack_goes(prod_template: Template) -> None:
-    for kind in ("AWS::SQS::Queue", "AWS::Logs::LogGroup"):
+    for kind in ("AWS::SQS::Queue", "AWS::Logs::LogGroup", "AWS::SecretsManager::Secret"):
         policies = {resource["DeletionPolicy"] for resource in prod_template.find_resources(kind).values()}
         assert policies == {"Retain"}, kind
     prod_template.has_resource("AWS::RDS::DBInstance", {"DeletionPolicy": "Snapshot"})
@@ -160,7 +160,7 @@ def test_prod_keeps_its_data_when_the_stack_goes(prod_template: Template) -> Non
 
 
 def test_dev_is_disposable(dev_template: Template) -> None:
-    for kind in ("AWS::SQS::Queue", "AWS::Logs::LogGroup", "AWS::RDS::DBInstance"):
+    for kind in ("AWS::SQS::Queue", "AWS::Logs::LogGroup", "AWS::RDS::DBInstance", "AWS::SecretsManager::Secret"):
         policies = {resource["DeletionPolicy"] for resource in dev_template.find_resources(kind).values()}
         assert policies == {"Delete"}, kind
 
