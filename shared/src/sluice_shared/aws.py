@@ -104,6 +104,8 @@ def classify_boto_error(exc: Exception, *, what: str = "queue") -> SluiceError:
     """
     from botocore import exceptions as bce  # noqa: PLC0415
 
+    if isinstance(exc, SluiceError):
+        return exc  # already classified (for example no region while creating the client lazily)
     if isinstance(exc, bce.NoCredentialsError | bce.PartialCredentialsError | bce.CredentialRetrievalError):
         return CredentialsError(f"no usable AWS credentials for the {what}: {exc}")
     if isinstance(exc, bce.NoRegionError):

@@ -9,6 +9,7 @@ from botocore.stub import ANY, Stubber
 
 from sluice_shared.catalog import default_registry
 from sluice_shared.errors import (
+    ConfigurationError,
     InvalidMessageError,
     MessageRejectedError,
     MessageTooLargeError,
@@ -278,3 +279,18 @@ def test_failed_entries_hide_queue_internals_when_asked(client: Any) -> None:
 )
 def test_fifo_queues_are_recognised_by_their_name(url: str, fifo: bool) -> None:
     assert is_fifo_queue(url) is fifo
+
+
+def test_a_client_that_cannot_be_built_fails_the_events_as_misconfiguration(monkeypatch: pytest.MonkeyPatch) -> None:
+    # given: no region anywhere, so the lazily created client cannot be built
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # botocore would ask the instance metadata service
+    sender = BatchSender(QUEUE_URL, retry=RetryPolicy(max_attempts=3), sleep=lambda _: None)
+
+    receipt = EventPublisher(sender).publish(_events(1))
+
+    error = receipt.results[0].error
+    assert isinstance(error, ConfigurationError)
+    assert error.message == "no AWS region configured: set AWS_REGION or AWS_DEFAULT_REGION"
