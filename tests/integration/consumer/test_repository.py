@@ -6,10 +6,12 @@ import uuid
 from datetime import UTC, datetime
 
 import psycopg
+import pytest
 
 from sluice_consumer.database import Database, UrlCredentials
 from sluice_consumer.logic import EventRow
 from sluice_consumer.repository import COUNT_EVENTS, MAX_ROWS_PER_STATEMENT, PostgresEventStore
+from sluice_shared.errors import ConstraintViolationError
 
 
 def rows(count: int) -> list[EventRow]:
@@ -36,3 +38,20 @@ def test_store_returns_exactly_the_new_event_ids_across_statements(migrated_data
     assert again == set()
     with psycopg.connect(migrated_database_url) as conn:
         assert conn.execute(COUNT_EVENTS).fetchone() == (1500,)
+
+
+def test_another_unique_rule_is_a_constraint_violation_not_a_duplicate(migrated_database_url: str) -> None:
+    with psycopg.connect(migrated_database_url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE events ADD CONSTRAINT events_one_row_per_message UNIQUE (sqs_message_id)")
+    database = Database(UrlCredentials(migrated_database_url))
+    store = PostgresEventStore(database)
+    first, clash = rows(2)
+    store.store([first])
+
+    try:
+        with pytest.raises(ConstraintViolationError) as caught:
+            store.store([clash._replace(sqs_message_id=first.sqs_message_id)])
+    finally:
+        database.close()
+
+    assert (caught.value.sqlstate, caught.value.constraint) == ("23505", "events_one_row_per_message")

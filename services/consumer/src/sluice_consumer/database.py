@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import threading
 from contextlib import contextmanager
-from importlib.resources import files
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import psycopg
@@ -65,6 +64,8 @@ CANCEL_TIMEOUT_S: Final = 2.0
 
 
 def _bundled_ca() -> str:
+    from importlib.resources import files  # noqa: PLC0415 - ~10 ms of imports, only for verify-ca/verify-full
+
     return str(files("sluice_consumer").joinpath(AMAZON_ROOT_CA_BUNDLE))
 
 
@@ -365,7 +366,9 @@ class Database:
         self._pool = ConnectionPool(
             self._conninfo,
             connection_class=_RecordingConnection,
-            kwargs={"prepare_threshold": None, "autocommit": False},
+            # Autocommit: a single-statement write needs no BEGIN/COMMIT round trips; multi-statement writes
+            # open an explicit transaction (repository.PostgresEventStore.store).
+            kwargs={"prepare_threshold": None, "autocommit": True},
             min_size=1,
             max_size=1,
             open=True,
