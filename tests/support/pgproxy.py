@@ -225,6 +225,7 @@ class PgProxy:
         self._stall_timer: asyncio.TimerHandle | None = None
         self._drop_rules: list[_DropRule] = []
         self._drop_after: int | None = None
+        self._cancels_pass_stall = False
         self._next_id = 0
         self._clear_records()
 
@@ -352,11 +353,17 @@ class PgProxy:
 
         self._call(arm)
 
-    def stall(self, seconds: float) -> None:
-        """Forward nothing, in either direction, for ``seconds`` (new connections wait too)."""
+    def stall(self, seconds: float, *, let_cancels_through: bool = False) -> None:
+        """Forward nothing, in either direction, for ``seconds``; new connections wait too.
+
+        This is a hung peer, not a dead network: the kernel still acknowledges every byte, so TCP keepalives and
+        ``tcp_user_timeout`` never fire; only client-side timers can. With ``let_cancels_through`` a
+        CancelRequest (its own connection) still reaches the server, whose answer then waits for the stall.
+        """
 
         async def pause() -> None:
             assert self._flowing is not None
+            self._cancels_pass_stall = let_cancels_through
             self._flowing.clear()
             if self._stall_timer is not None:
                 self._stall_timer.cancel()
@@ -527,14 +534,16 @@ class PgProxy:
 
     async def _serve_session(self, session: _Session) -> None:
         assert self._flowing is not None
-        await self._flowing.wait()
         initial = await self._read_initial(session)
         if initial is None:
             return
         if initial.kind is InitialKind.CANCEL:
             self._cancels += 1
+            if not self._cancels_pass_stall:
+                await self._flowing.wait()
             await self._forward_cancel(initial.raw)
             return
+        await self._flowing.wait()
         session.startup_parameters = dict(initial.parameters)
         self._connections[session.id] = ConnectionRecord(session.id, dict(initial.parameters), None)
         if self._found_pinning(session, startup_triggers(initial.parameters)):

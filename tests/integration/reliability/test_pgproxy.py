@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,17 @@ def _ids(url: str, table: str) -> list[int]:
     with psycopg.connect(url, autocommit=True) as conn:
         rows = conn.execute(sql.SQL("SELECT id FROM {} ORDER BY id").format(sql.Identifier(table))).fetchall()
     return [row[0] for row in rows]
+
+
+def _wait_until_running(url: str, query: str) -> None:
+    """Wait (up to 10 s) until the server is executing ``query`` on some connection."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        for _ in range(1000):
+            row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query = %s", [query])
+            if row.fetchone() == (1,):
+                return
+            time.sleep(0.01)
+    raise AssertionError(f"the server never started {query!r}")
 
 
 def _insert(table: str, row_id: int) -> sql.Composed:
@@ -190,7 +202,12 @@ def test_a_strict_proxy_lets_allowed_kinds_through_and_records_them(
 
 def test_cancel_requests_reach_the_server(recording_proxy: PgProxy, proxied_database_url: str) -> None:
     with psycopg.connect(recording_proxy.route(proxied_database_url), autocommit=True) as conn:
-        canceller = threading.Timer(0.2, conn.cancel_safe)
+
+        def cancel_once_running() -> None:
+            _wait_until_running(proxied_database_url, "SELECT pg_sleep(30)")
+            conn.cancel_safe()
+
+        canceller = threading.Thread(target=cancel_once_running)
         canceller.start()
         with pytest.raises(pg_errors.QueryCanceled):
             conn.execute("SELECT pg_sleep(30)")
@@ -278,6 +295,32 @@ def test_a_stall_holds_every_byte_until_it_ends(recording_proxy: PgProxy, proxie
 
     assert held
     assert result == [(7,)]
+
+
+def test_a_cancel_can_pass_a_stall_and_the_answer_waits_for_its_end(
+    recording_proxy: PgProxy, proxied_database_url: str
+) -> None:
+    with psycopg.connect(recording_proxy.route(proxied_database_url), autocommit=True) as conn:
+        outcome: list[BaseException] = []
+
+        def sleep() -> None:
+            try:
+                conn.execute("SELECT pg_sleep(30)")
+            except psycopg.Error as exc:
+                outcome.append(exc)
+
+        query = threading.Thread(target=sleep)
+        query.start()
+        _wait_until_running(proxied_database_url, "SELECT pg_sleep(30)")  # a cancel only stops a running query
+        recording_proxy.stall(60, let_cancels_through=True)
+        conn.cancel_safe(timeout=5)
+        query.join(0.3)
+        held = query.is_alive()
+        recording_proxy.resume()
+        query.join()
+
+    assert held
+    assert [type(exc) for exc in outcome] == [pg_errors.QueryCanceled]
 
 
 def test_a_stall_makes_a_new_connection_time_out(recording_proxy: PgProxy, proxied_database_url: str) -> None:
