@@ -1,0 +1,65 @@
+"""The ingest Lambda: ``POST /events`` behind an HTTP API or a Function URL, or a direct list of events."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from sluice_ingest.logic import CorrelationIdPolicy, IngestLimits, handle_invocation
+from sluice_ingest.runtime import get_publisher, get_settings
+from sluice_ingest.settings import LAMBDA_SYNC_PAYLOAD_BYTES, current_trace_header
+from sluice_shared.observability import build_logger, build_metrics
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from sluice_shared.publisher import PublishReceipt
+
+__all__ = ["lambda_handler"]
+
+SERVICE = "ingest"
+LOGGED_RESULTS = 20  # rejected/failed events detailed in one log line; the counts cover the rest
+logger = build_logger(SERVICE)
+metrics = build_metrics(SERVICE)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def lambda_handler(event: Any, context: LambdaContext) -> Any:
+    """Validate and enqueue the events of one request (see :mod:`sluice_ingest.logic` for status codes)."""
+    settings = get_settings()
+    receipt: PublishReceipt | None = None
+    try:
+        outcome = handle_invocation(
+            event,
+            publisher=get_publisher,
+            limits=IngestLimits(max_events=settings.max_events, max_body_bytes=LAMBDA_SYNC_PAYLOAD_BYTES),
+            correlation=CorrelationIdPolicy(header=settings.correlation_id_header, fallback=context.aws_request_id),
+            trace_header=current_trace_header() if settings.tracing else None,
+        )
+        receipt = outcome.receipt
+    finally:
+        _count(receipt)
+    logger.set_correlation_id(outcome.correlation_id)
+    if receipt is not None:
+        logger.info(
+            "events ingested",
+            extra={
+                "queued": len(receipt.queued),
+                "rejected": [result.to_dict() for result in receipt.rejected[:LOGGED_RESULTS]],
+                "failed": [result.to_dict() for result in receipt.failed[:LOGGED_RESULTS]],
+            },
+        )
+    if outcome.error is not None:
+        logger.error("events not queued", extra={"error_code": outcome.error.code}, exc_info=outcome.error)
+        if outcome.reraise:
+            raise outcome.error
+    return outcome.response
+
+
+def _count(receipt: PublishReceipt | None) -> None:
+    # Emitted on every invocation (zero when nothing was published) so each request shows in the metrics.
+    metrics.add_metric(name="EventsQueued", unit=MetricUnit.Count, value=len(receipt.queued) if receipt else 0)
+    metrics.add_metric(name="EventsRejected", unit=MetricUnit.Count, value=len(receipt.rejected) if receipt else 0)
+    metrics.add_metric(name="EventsFailed", unit=MetricUnit.Count, value=len(receipt.failed) if receipt else 0)
