@@ -63,7 +63,12 @@ class ConsumerFunction(Construct):
             target=self.function,
             event_source_arn=queue.queue_arn,
             batch_size=topology.batch_size,
-            max_batching_window=Duration.seconds(topology.batching_window_seconds),
+            # FIFO event sources take no batching window; 0 s is the default anyway.
+            max_batching_window=(
+                Duration.seconds(topology.batching_window_seconds)
+                if topology.batching_window_seconds and not topology.fifo
+                else None
+            ),
             report_batch_item_failures=True,
             max_concurrency=max_concurrency,
         )

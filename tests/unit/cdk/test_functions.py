@@ -47,6 +47,10 @@ def _placement(vpc: ec2.Vpc) -> VpcPlacement:
 
 @pytest.fixture(scope="module")
 def consumer() -> tuple[Template, dict[str, str]]:
+    return _consumer(TOPOLOGY)
+
+
+def _consumer(topology: QueueTopology) -> tuple[Template, dict[str, str]]:
     stack = empty_stack()
     vpc = _vpc(stack)
     queue = sqs.Queue(stack, "Queue")
@@ -57,7 +61,7 @@ def consumer() -> tuple[Template, dict[str, str]]:
         options=OPTIONS,
         placement=_placement(vpc),
         queue=queue,
-        topology=TOPOLOGY,
+        topology=topology,
         max_concurrency=12,
         memory_mib=512,
         environment={"SLUICE_DB_HOST": "proxy.example"},
@@ -210,3 +214,16 @@ def test_migrations_trigger_reruns_on_new_code_after_its_prerequisites(
     # A version of the function: a code or configuration change creates a new one and runs the trigger again.
     assert trigger["Properties"]["HandlerArn"]["Ref"].startswith("MigrationsFunctionCurrentVersion")
     assert ids["run_after"] in trigger["DependsOn"]
+
+
+def test_fifo_event_source_has_no_batching_window() -> None:
+    template, _ = _consumer(QueueTopology(fifo=True, batch_size=10, batching_window_seconds=0))
+
+    template.has_resource_properties(
+        "AWS::Lambda::EventSourceMapping",
+        {
+            "BatchSize": 10,
+            "MaximumBatchingWindowInSeconds": Match.absent(),
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+        },
+    )
