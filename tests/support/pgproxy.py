@@ -20,7 +20,8 @@ error first, as a server shutdown sends), :meth:`PgProxy.drop_on` a SQL pattern 
 the server, or after the server answered it and before the client hears the answer), :meth:`PgProxy.drop_after`
 N messages, :meth:`PgProxy.stall` (nothing flows for T seconds), :meth:`PgProxy.refuse` new connections (the
 port stops listening), :meth:`PgProxy.close_idle` client connections (as RDS Proxy does after its idle client
-timeout; ``idle_client_timeout=`` does it by itself) and :meth:`PgProxy.outage` (all of it: a restart).
+timeout; ``idle_client_timeout=`` does it by itself), :meth:`PgProxy.outage` (all of it: a restart) and
+:meth:`PgProxy.require_password` (a password check of the proxy's own, to rotate in front of a trust-auth server).
 
 The proxy runs an asyncio loop in one daemon thread; every public method is called from the test's thread.
 """
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import re
 import threading
 import time
@@ -46,9 +48,11 @@ from tests.support.pgwire import (
     PinningKind,
     PinningTrigger,
     ProtocolError,
+    cleartext_password_request,
     decode_frontend,
     error_response,
     frame_messages,
+    password_of,
     pinning_triggers,
     read_initial,
     startup_triggers,
@@ -77,6 +81,7 @@ CALL_TIMEOUT_SECONDS: Final = 10.0
 FEATURE_NOT_SUPPORTED: Final = "0A000"
 ADMIN_SHUTDOWN: Final = "57P01"
 CONNECTION_FAILURE: Final = "08006"
+INVALID_PASSWORD: Final = "28P01"
 ADMIN_SHUTDOWN_MESSAGE: Final = "terminating connection due to administrator command"
 # Messages each answered by exactly one ReadyForQuery: a connection with none outstanding is idle.
 _ANSWERED_BY_READY: Final = frozenset({"Q", "S", "F"})
@@ -204,6 +209,7 @@ class PgProxy:
         strict: bool = False,
         allow: Collection[PinningKind] = (),
         idle_client_timeout: float | None = None,
+        password: str | None = None,
         host: str = "127.0.0.1",
     ) -> None:
         upstream_host, _, upstream_port = upstream.rpartition(":")
@@ -213,6 +219,7 @@ class PgProxy:
         self.strict = strict
         self.allow = frozenset(allow)
         self.idle_client_timeout = idle_client_timeout
+        self._password = password
         self.host = host
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -387,6 +394,21 @@ class PgProxy:
         """Stop (or resume) listening: new connections are refused by the operating system."""
         self._call(self._stop_listening if refusing else self._listen)
 
+    def require_password(self, password: str | None) -> None:
+        """From now on, new connections must present ``password`` (``None``: no check); open ones carry on.
+
+        The proxy asks for it itself (AuthenticationCleartextPassword) and answers a wrong one with FATAL 28P01,
+        so a trust-auth test server can still play a password rotation: libpq reports a refused password
+        (``pgconn.used_password`` is true), as it would from RDS Proxy. Meant for upstreams that trust the
+        proxy; against an upstream that checks passwords itself, leave it unset.
+        """
+
+        async def change() -> None:
+            self._password = password
+            self._faults.append("password changed" if password is not None else "password check off")
+
+        self._call(change)
+
     def close_idle(self) -> int:
         """Close client connections idle outside a transaction, as RDS Proxy does; returns how many."""
 
@@ -548,6 +570,8 @@ class PgProxy:
         self._connections[session.id] = ConnectionRecord(session.id, dict(initial.parameters), None)
         if self._found_pinning(session, startup_triggers(initial.parameters)):
             return
+        if self._password is not None and not await self._authenticate(session, self._password):
+            return
         try:
             upstream_reader, session.upstream_writer = await asyncio.open_connection(*self.upstream)
         except OSError as exc:
@@ -587,6 +611,27 @@ class PgProxy:
                     raise ProtocolError("the client sent more before the server answered its first message")
                 return initial
             session.client_writer.write(b"N")  # "not supported": the client carries on in plaintext
+
+    async def _authenticate(self, session: _Session, password: str) -> bool:
+        """Ask the client for its password and check it; False (and the connection closed) when refused."""
+        session.client_writer.write(cleartext_password_request())
+        buffer = bytearray()
+        while not (frames := list(frame_messages(buffer))):
+            chunk = await session.client_reader.read(READ_CHUNK)
+            if not chunk:
+                session.closed_by = "client"
+                return False
+            buffer += chunk
+        type_byte, body_start, end = frames[0]
+        supplied = password_of(type_byte, bytes(buffer[body_start:end]))
+        if supplied is not None and hmac.compare_digest(supplied.encode(), password.encode()):
+            return True
+        user = session.startup_parameters.get("user", "")
+        self._send_error(
+            session, sqlstate=INVALID_PASSWORD, message=f'password authentication failed for user "{user}"'
+        )
+        self._abort(session, "password refused", graceful=True)
+        return False
 
     async def _forward_cancel(self, raw: bytes) -> None:
         _reader, writer = await asyncio.open_connection(*self.upstream)

@@ -37,9 +37,11 @@ __all__ = [
     "PinningTrigger",
     "ProtocolError",
     "blank_sql",
+    "cleartext_password_request",
     "decode_frontend",
     "error_response",
     "frame_messages",
+    "password_of",
     "pinning_triggers",
     "read_initial",
     "startup_triggers",
@@ -55,6 +57,8 @@ HEADER_BYTES: Final = 5
 LENGTH_BYTES: Final = 4
 # No legitimate first message is this long; PostgreSQL's own limit for a startup packet is 10,000 bytes.
 MAX_INITIAL_BYTES: Final = 10_000
+# The Authentication request code asking for a cleartext password ("Message Formats", AuthenticationCleartextPassword).
+AUTH_CLEARTEXT_PASSWORD: Final = 3
 # A TLS ClientHello starts with this byte (a client that skips SSLRequest, sslnegotiation=direct).
 TLS_HANDSHAKE_BYTE: Final = 0x16
 
@@ -254,6 +258,18 @@ def error_response(*, severity: str, sqlstate: str, message: str) -> bytes:
     )
     body = fields + b"\x00"
     return b"E" + struct.pack("!i", len(body) + LENGTH_BYTES) + body
+
+
+def cleartext_password_request() -> bytes:
+    """AuthenticationCleartextPassword ('R', code 3): the server asks the client for its password."""
+    return b"R" + struct.pack("!ii", 2 * LENGTH_BYTES, AUTH_CLEARTEXT_PASSWORD)
+
+
+def password_of(type_byte: int, body: bytes) -> str | None:
+    """The password in a PasswordMessage ('p'), ``None`` for any other message. Never log it."""
+    if chr(type_byte) != "p" or not body.endswith(b"\x00"):
+        return None
+    return body[:-1].decode("utf-8", errors="replace")
 
 
 # --- pinning ------------------------------------------------------------------------------------------------

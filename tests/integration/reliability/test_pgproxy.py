@@ -405,3 +405,24 @@ def test_an_unreachable_upstream_is_reported_to_the_client(proxied_database_url:
         pytest.raises(psycopg.OperationalError, match="upstream unreachable"),
     ):
         psycopg.connect(proxy.route(proxied_database_url))
+
+
+def test_a_password_rotation_refuses_the_old_password_to_new_connections_only(
+    recording_proxy: PgProxy, proxied_database_url: str
+) -> None:
+    url = recording_proxy.route(proxied_database_url)
+    recording_proxy.require_password("old-secret")
+    with psycopg.connect(url, password="old-secret", autocommit=True) as before:
+        recording_proxy.require_password("new-secret")
+
+        with pytest.raises(psycopg.OperationalError, match="password authentication failed") as refused:
+            psycopg.connect(url, password="old-secret")
+        still_open = before.execute("SELECT 1").fetchone()
+        with psycopg.connect(url, password="new-secret", autocommit=True) as after:
+            rotated = after.execute("SELECT 2").fetchone()
+
+    # libpq says a password was sent and refused: what the consumer reads to refresh its secret.
+    assert refused.value.pgconn is not None
+    assert refused.value.pgconn.used_password
+    assert (still_open, rotated) == ((1,), (2,))
+    assert "old-secret" not in recording_proxy.report().summary()

@@ -19,9 +19,11 @@ from tests.support.pgwire import (
     PinningTrigger,
     ProtocolError,
     blank_sql,
+    cleartext_password_request,
     decode_frontend,
     error_response,
     frame_messages,
+    password_of,
     pinning_triggers,
     read_initial,
     startup_triggers,
@@ -143,6 +145,12 @@ def test_password_messages_are_counted_but_never_decoded() -> None:
     assert (message.name, message.sql) == ("PasswordMessage", None)
 
 
+def test_the_password_request_and_answer_follow_the_protocol() -> None:
+    assert cleartext_password_request() == _message("R", struct.pack("!i", 3))
+    assert password_of(ord("p"), _cstrings("s3cret")) == "s3cret"
+    assert password_of(ord("Q"), _cstrings("s3cret")) is None
+
+
 def test_error_response_has_the_fields_libpq_reads() -> None:
     data = error_response(severity="FATAL", sqlstate="57P01", message="bye")
 
@@ -171,7 +179,7 @@ def test_blanking_removes_literals_identifiers_and_comments(text: str, code: str
 
 
 @settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(data=st.text(st.characters(exclude_characters="\x00")))
+@given(data=st.text(st.characters(codec="utf-8", exclude_characters="\x00")))
 def test_any_data_psycopg_quotes_as_a_literal_never_looks_like_a_trigger(data: str) -> None:
     # psycopg's own quoting (client-side binding, ClientCursor) of any text, hostile or not.
     literal = sql.Literal(data).as_string()
