@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import struct
 import threading
 import time
 import uuid
@@ -15,7 +17,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
 
 from tests.support.pgproxy import PgProxy, PinningDetectedError
-from tests.support.pgwire import PinningKind
+from tests.support.pgwire import GSSENC_REQUEST_CODE, SSL_REQUEST_CODE, PinningKind
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -214,6 +216,28 @@ def test_cancel_requests_reach_the_server(recording_proxy: PgProxy, proxied_data
         canceller.join()
 
     assert recording_proxy.report().cancel_requests == 1
+
+
+def test_encryption_requests_are_declined_so_the_client_carries_on_in_plaintext(recording_proxy: PgProxy) -> None:
+    with socket.create_connection((recording_proxy.host, recording_proxy.port), timeout=5) as raw:
+        raw.sendall(struct.pack("!iI", 8, GSSENC_REQUEST_CODE))
+        gss_answer = raw.recv(1)
+        raw.sendall(struct.pack("!iI", 8, SSL_REQUEST_CODE))
+        ssl_answer = raw.recv(1)
+
+    assert (gss_answer, ssl_answer) == (b"N", b"N")
+
+
+def test_a_client_opening_tls_directly_is_closed_with_the_reason_recorded(recording_proxy: PgProxy) -> None:
+    with socket.create_connection((recording_proxy.host, recording_proxy.port), timeout=5) as raw:
+        raw.sendall(b"\x16\x03\x01\x00\x05hello")
+        closed = raw.recv(1)
+
+    report = recording_proxy.wait_for(lambda r: bool(r.connections) and r.connections[0].closed_by is not None)
+    assert closed == b""
+    assert report.connections[0].closed_by == (
+        "proxy: ProtocolError: the client opened TLS directly (sslnegotiation=direct); the test proxy speaks plaintext"
+    )
 
 
 # --- faults ----------------------------------------------------------------------------------------------
