@@ -102,10 +102,8 @@ class Database(Construct):
             copy_tags_to_snapshot=True,
             removal_policy=RemovalPolicy.SNAPSHOT if removal_policy is RemovalPolicy.RETAIN else removal_policy,
         )
-        secret = self.instance.secret
-        if secret is None:  # an instance given credentials from a secret always exposes it (attached)
-            raise AssertionError("the instance exposes no secret")
-        self.secret: secretsmanager.ISecret = secret  # the secret attached to the instance (host, port, ...)
+        # The secret as attached to the instance (it then also holds host, port and engine); always set here.
+        self.secret: secretsmanager.ISecret = self.instance.secret or self.generated_secret
         self.proxy = rds.DatabaseProxy(
             self,
             "Proxy",
