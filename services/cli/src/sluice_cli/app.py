@@ -13,7 +13,7 @@ from typing import Annotated
 import click
 import typer
 
-from sluice_cli import consume, contract, db
+from sluice_cli import consume, contract, db, push
 from sluice_cli.console import err
 from sluice_cli.dlq import app as dlq_app
 from sluice_cli.local import app as local_app
@@ -36,6 +36,7 @@ app.add_typer(contract.app, name="contract")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(db.app, name="db")
 app.command("consume")(consume.consume)
+app.command("push")(push.push)
 app.add_typer(local_app, name="local")
 
 _state = {"debug": False}
