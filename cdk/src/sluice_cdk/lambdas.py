@@ -31,7 +31,7 @@ __all__ = [
     "python_function",
 ]
 
-# The entry points the services define (see the README's interfaces).
+# The entry points the consumer and ingest packages define for Lambda.
 CONSUMER_HANDLER: Final = "sluice_consumer.handler.lambda_handler"
 MIGRATIONS_HANDLER: Final = "sluice_consumer.migrate.lambda_handler"
 INGEST_HANDLER: Final = "sluice_ingest.handler.lambda_handler"
