@@ -125,3 +125,33 @@ def test_replay_killed_between_a_confirmed_send_and_the_delete_loses_nothing(que
     duplicates = sum(arrived.values()) - MESSAGES
     killed_chunks = [int(line.split(" of ")[1].split()[0]) for line in announced]
     assert duplicates == sum(killed_chunks), announced
+
+
+def test_ctrl_c_mid_replay_summarizes_and_loses_nothing(queues: Queues, sqs_endpoint: str) -> None:
+    # given
+    originals = [event_body() for _ in range(MESSAGES)]
+    queues.dead_letter(originals)
+    before = queues.depth(queues.dlq_url)
+
+    # when: interrupted (SIGINT, as Ctrl-C) once it has started moving messages
+    process = subprocess.Popen(  # noqa: S603 - our own console script, fixed arguments
+        [SLUICE, *_replay_args(queues)],
+        env=_environment(sqs_endpoint),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 15
+    while _visible(queues) == before and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+
+    # then: exit 130 with a summary of what was done
+    assert process.returncode == 130, stderr
+    summary = next(line for line in stderr.splitlines() if line.startswith("interrupted: replayed "))
+    replayed = int(summary.removeprefix("interrupted: replayed ").split(",")[0])
+    assert 0 < replayed < MESSAGES
+    _finish(queues, sqs_endpoint, runs=1)
+    _assert_nothing_lost(queues, originals)

@@ -1,8 +1,16 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from tests.unit.cli.dlq.fakes import FakeQueue, dead_letter, queue_info
 
 from sluice_cli.dlq.scan import Scan
+from sluice_shared.errors import QueueUnavailableError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from sluice_cli.dlq.messages import DeadLetter
 
 DLQ = queue_info("events-dlq")
 
@@ -85,16 +93,37 @@ def test_messages_seen_again_are_not_returned_twice() -> None:
     assert queue.visible_ids() == [m.message_id for m in messages]
 
 
-def test_release_failure_is_reported_not_raised() -> None:
+def test_release_retries_a_transient_failure_then_reports_what_stays_hidden() -> None:
     queue = FakeQueue(DLQ, [dead_letter()])
-    scan = Scan(queue, visibility_timeout=30)
+    slept: list[float] = []
+    scan = Scan(queue, visibility_timeout=30, sleep=slept.append)
     scan.next_batch(10)
+    calls: list[int] = []
 
     def unreachable(messages: object, seconds: int) -> list[object]:
-        from sluice_shared.errors import QueueUnavailableError  # noqa: PLC0415
-
+        calls.append(seconds)
         raise QueueUnavailableError("endpoint unreachable")
 
     queue.change_visibility = unreachable  # type: ignore[method-assign,assignment]
 
     assert scan.release() == 1
+    assert calls == [0, 0, 0]
+    assert slept == [0.2, 0.4]
+
+
+def test_release_succeeds_on_a_retry() -> None:
+    queue = FakeQueue(DLQ, [dead_letter()])
+    scan = Scan(queue, visibility_timeout=30, sleep=lambda _: None)
+    scan.next_batch(10)
+    real = queue.change_visibility
+    failures = [QueueUnavailableError("connection reset")]
+
+    def flaky(messages: Sequence[DeadLetter], seconds: int) -> list[DeadLetter]:
+        if failures:
+            raise failures.pop()
+        return real(messages, seconds)
+
+    queue.change_visibility = flaky  # type: ignore[method-assign]
+
+    assert scan.release() == 0
+    assert len(queue.visible_ids()) == 1

@@ -241,6 +241,9 @@ def replay_command(
             print_replay_summary(err, report, interrupted=True)
             raise
     print_replay_summary(out, report)
+    if dry_run and dlq.fifo:
+        # SQS returns no further message of a FIFO group while earlier ones are held by this run.
+        err.print("FIFO: a dry run counts at most one receive's worth of messages per message group", markup=False)
     if report.error is not None:
         raise report.error
     if not report.ok:

@@ -14,7 +14,7 @@ import time
 from typing import TYPE_CHECKING, Final, Self
 
 from sluice_cli.dlq.queue import SQS_MAX_RECEIVE_MESSAGES
-from sluice_shared.errors import SluiceError
+from sluice_shared.errors import SluiceError, TransientError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -31,6 +31,8 @@ DEFAULT_WAIT_SECONDS: Final = 1
 # Receives in a row that return only messages already seen before the scan gives up on finding new ones
 # (happens only when holding failed, for example a visibility timeout shorter than one request).
 MAX_STALE_RECEIVES: Final = 3
+RELEASE_ATTEMPTS: Final = 3
+RELEASE_BACKOFF_SECONDS: Final = 0.2
 
 
 class Scan:
@@ -43,11 +45,13 @@ class Scan:
         visibility_timeout: int,
         wait_seconds: int = DEFAULT_WAIT_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.queue = queue
         self.visibility_timeout = visibility_timeout
         self.wait_seconds = wait_seconds
         self._clock = clock
+        self._sleep = sleep
         self._seen: set[str] = set()
         # message id -> (latest receive of it, monotonic time its visibility timeout runs out)
         self._held: dict[str, tuple[DeadLetter, float]] = {}
@@ -114,11 +118,17 @@ class Scan:
         self._held.clear()
         if not held:
             return 0
-        try:
-            return len(self.queue.change_visibility(held, 0))
-        except SluiceError:
-            # They reappear by themselves when the visibility timeout runs out: nothing is lost.
-            return len(held)
+        for attempt in range(1, RELEASE_ATTEMPTS + 1):
+            try:
+                return len(self.queue.change_visibility(held, 0))
+            except TransientError:
+                # A Ctrl-C can land mid-request and leave a broken connection behind: try a fresh one.
+                if attempt < RELEASE_ATTEMPTS:
+                    self._sleep(RELEASE_BACKOFF_SECONDS * attempt)
+            except SluiceError:
+                break
+        # They reappear by themselves when the visibility timeout runs out: nothing is lost.
+        return len(held)
 
     def _keep_hidden(self) -> None:
         """Extend the hold of messages whose visibility timeout is more than half over."""
