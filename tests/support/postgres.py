@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import uuid
+import warnings
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 import psycopg
@@ -35,14 +37,19 @@ class NoDatabaseError(RuntimeError):
 
 def docker_reachable() -> bool:
     """True when a Docker engine answers a ping (testcontainers' own client, short timeout)."""
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    if host.startswith("unix://") and not Path(host.removeprefix("unix://")).exists():
+        return False  # no socket, no engine: answer without the docker client (it leaks a socket when failing)
     try:
         import docker  # noqa: PLC0415 - optional path
 
-        client = docker.from_env(timeout=3)
-        try:
-            return bool(client.ping())
-        finally:
-            client.close()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)
+            client = docker.from_env(timeout=3)
+            try:
+                return bool(client.ping())
+            finally:
+                client.close()
     except Exception:  # noqa: BLE001 - any failure means "no usable engine"
         return False
 
