@@ -65,6 +65,22 @@ def _visible(queues: Queues) -> int:
     return int(values["Attributes"]["ApproximateNumberOfMessages"])
 
 
+def _start_replay(queues: Queues, sqs_endpoint: str) -> subprocess.Popen[str]:
+    """Start ``sluice dlq replay`` and return once it has received its first messages (or ended)."""
+    before = _visible(queues)
+    process = subprocess.Popen(  # noqa: S603 - our own console script, fixed arguments
+        [SLUICE, *_replay_args(queues)],
+        env=_environment(sqs_endpoint),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 15
+    while _visible(queues) == before and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return process
+
+
 def test_replay_killed_at_random_moments_loses_nothing(queues: Queues, sqs_endpoint: str) -> None:
     # given
     originals = [event_body() for _ in range(MESSAGES)]
@@ -75,18 +91,10 @@ def test_replay_killed_at_random_moments_loses_nothing(queues: Queues, sqs_endpo
     interrupted = 0
     for _ in range(4):
         before = queues.depth(queues.dlq_url)
-        process = subprocess.Popen(  # noqa: S603 - our own console script, fixed arguments
-            [SLUICE, *_replay_args(queues)],
-            env=_environment(sqs_endpoint),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 15
-        while _visible(queues) == before and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)  # wait until it has received its first messages
+        process = _start_replay(queues, sqs_endpoint)
         time.sleep(rng.uniform(0.0, 1.5))
         process.send_signal(signal.SIGKILL)
-        process.wait()
+        process.communicate()
         after = queues.depth(queues.dlq_url)
         interrupted += 0 < before - after < before  # it had moved some, not all, when it died
         time.sleep(VISIBILITY_TIMEOUT + 0.2)
@@ -131,19 +139,9 @@ def test_ctrl_c_mid_replay_summarizes_and_loses_nothing(queues: Queues, sqs_endp
     # given
     originals = [event_body() for _ in range(MESSAGES)]
     queues.dead_letter(originals)
-    before = queues.depth(queues.dlq_url)
 
     # when: interrupted (SIGINT, as Ctrl-C) once it has started moving messages
-    process = subprocess.Popen(  # noqa: S603 - our own console script, fixed arguments
-        [SLUICE, *_replay_args(queues)],
-        env=_environment(sqs_endpoint),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 15
-    while _visible(queues) == before and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
+    process = _start_replay(queues, sqs_endpoint)
     time.sleep(0.5)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=30)
