@@ -48,7 +48,7 @@ from sluice_cli.dlq.replay import (
 )
 from sluice_shared import environment as env
 from sluice_shared.aws import sqs_client
-from sluice_shared.errors import ConfigurationError, SluiceError
+from sluice_shared.errors import ConfigurationError
 from sluice_shared.sqs import BatchSender
 
 __all__ = ["app"]
@@ -76,11 +76,11 @@ Json = Annotated[bool, typer.Option("--json", help="Print JSON for scripts inste
 
 def _connect(queue: str, region: str | None, endpoint: str | None) -> tuple[SqsQueues, SqsDeadLetterQueue]:
     """Build the SQS client and find the DLQ (raises ``QueueNotFoundError`` with the region when it is not there)."""
+    from botocore.exceptions import BotoCoreError  # noqa: PLC0415 - boto3 loads on first use only
+
     try:
         client = sqs_client(endpoint_url=endpoint, region_name=region)
-    except SluiceError:
-        raise
-    except Exception as exc:  # botocore validates region and endpoint while building the client
+    except (BotoCoreError, ValueError) as exc:  # botocore validates the region name and endpoint URL here
         raise ConfigurationError(f"cannot create an SQS client: {exc}") from exc
     queues = SqsQueues(client)
     return queues, SqsDeadLetterQueue(client, queues.find(queue))
