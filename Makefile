@@ -10,10 +10,10 @@ VENV := $(CURDIR)/.venv
 BIN := $(VENV)/bin
 # jsii (CDK) prints a banner on Node 20 and may phone home without these.
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 # Lambda asset architecture for `make build` / `make synth`: arm64 (default) or x86_64.
 ARCH ?= arm64
-STAGE ?= dev
 
 .PHONY: help install run test test-unit test-integration lint format typecheck bench build synth audit clean
 
@@ -57,8 +57,8 @@ bench: install ## Run every benchmark under tests/benchmarks and print its figur
 build: install ## Build the Lambda assets (ARCH=arm64|x86_64) into build/
 	$(BIN)/python -m sluice_cdk.build --arch $(ARCH)
 
-synth: install ## Synthesize the CloudFormation templates into cdk.out/ (STAGE=dev|prod)
-	cd cdk && $(BIN)/python app.py
+synth: install ## Build the assets if stale and synthesize the dev and prod templates into cdk/cdk.out/ (ARCH=arm64|x86_64)
+	cd cdk && CDK_CONTEXT_JSON='{"sluice:arch": "$(ARCH)"}' $(BIN)/python app.py
 
 audit: install ## Audit the locked dependencies for known vulnerabilities
 	$(BIN)/pip-audit --progress-spinner off --skip-editable
