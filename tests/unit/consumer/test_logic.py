@@ -289,3 +289,21 @@ def test_counts_and_error_codes_summarise_the_batch() -> None:
     assert result.counts[Disposition.DUPLICATE] == 1
     assert result.counts[Disposition.DEAD_LETTERED] == 1
     assert result.error_codes(Disposition.DEAD_LETTERED) == {"malformed_json": 1}
+
+
+def test_fifo_dead_letters_of_one_group_are_sent_one_per_request_in_order() -> None:
+    class RecordingSink(FakeDeadLetterSink):
+        def __init__(self) -> None:
+            super().__init__()
+            self.requests: list[list[str]] = []
+
+        def send(self, letters):  # type: ignore[no-untyped-def]
+            self.requests.append([letter.record.message_id for letter in letters])
+            return super().send(letters)
+
+    sink = RecordingSink()
+
+    result = consume(sqs_event(["bad", "worse", "x", event_body()], groups=["a", "a", "b", "a"]), sink=sink)
+
+    assert result.response() == {"batchItemFailures": []}
+    assert sink.requests == [["m0", "m2"], ["m1"]]
