@@ -13,11 +13,12 @@ from sluice_cli.app import main
 from sluice_cli.local.handlers import deadline_margin_ms
 from sluice_cli.local.pipeline import LocalPipeline
 from sluice_shared import environment as env
-from sluice_shared.sqs import BatchSender, OutgoingMessage
 from sluice_shared.topology import QueueTopology
 from tests.support.factories import event_dict
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import pytest
 
     from tests.support.postgres import DatabaseFactory
@@ -39,7 +40,7 @@ def _sluice(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
 
 
 def test_rejected_events_are_replayed_and_stored_once_their_type_is_registered(
-    database_factory: DatabaseFactory, capsys: pytest.CaptureFixture[str]
+    database_factory: DatabaseFactory, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     from sluice_consumer import runtime  # noqa: PLC0415 - psycopg and Powertools only for this test
     from sluice_consumer.settings import ConsumerSettings  # noqa: PLC0415
@@ -58,11 +59,15 @@ def test_rejected_events_are_replayed_and_stored_once_their_type_is_registered(
         environment={env.PAYLOAD_REGISTRY: f"{REGISTRIES}:strict"},
     ) as pipeline:
         # given: a producer that bypasses ingest sends all of them straight to the queue
-        sender = BatchSender(pipeline.queue_url, client=pipeline.sqs)
-        bodies = [json.dumps(event) for event in valid + shipments + broken]
-        assert all(o.ok for o in sender.send([OutgoingMessage(key=str(i), body=b) for i, b in enumerate(bodies)]))
+        events = tmp_path / "events.jsonl"
+        events.write_text("".join(json.dumps(event) + "\n" for event in valid + shipments + broken), encoding="utf-8")
+        endpoint = ["--endpoint-url", pipeline.sqs_endpoint]
+        status, _ = _sluice(
+            capsys, "push", str(events), "--queue-url", pipeline.queue_url, "--skip-validation", *endpoint
+        )
+        assert status == 0
         pipeline.wait_until_drained(60)
-        dlq = ["-q", pipeline.dlq_url, "--endpoint-url", pipeline.sqs_endpoint]
+        dlq = ["-q", pipeline.dlq_url, *endpoint]
 
         # then: the invalid ones are in the DLQ, with their reasons
         status, out = _sluice(capsys, "dlq", "stats", *dlq, "--json")

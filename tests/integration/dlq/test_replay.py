@@ -121,21 +121,32 @@ def test_fifo_replay_keeps_group_order(sqs_client: SQSClient, unique_name: str, 
     assert len({message["Attributes"]["MessageDeduplicationId"] for message in replayed}) == 30
 
 
-def test_archive_holds_every_replayed_body_ready_to_push_again(
-    queues: Queues, sluice: Callable[..., Result], tmp_path: Path
+def test_archive_holds_every_replayed_body_and_sluice_push_sends_it_again(
+    queues: Queues, sluice: Callable[..., Result], tmp_path: Path, sqs_client: SQSClient, unique_name: str
 ) -> None:
-    bodies = [event_body(event_type="order.created") for _ in range(12)]
+    # given
+    bodies = [event_body() for _ in range(12)]
     queues.dead_letter(bodies)
     archive = tmp_path / "replayed.jsonl"
 
+    # when
     result = sluice("dlq", "replay", "-q", queues.dlq_url, "--archive", str(archive))
 
+    # then: one line per replayed body, exactly as received, valid under the contract
     assert result.status == 0
     lines = archive.read_text(encoding="utf-8").splitlines()
     assert sorted(lines) == sorted(bodies)
-    assert sorted(str(parse_message(line).event_id) for line in lines) == sorted(
-        json.loads(body)["event_id"] for body in bodies
-    )
+    assert sorted(str(parse_message(line).event_id) for line in lines) == sorted(_event_ids_of(bodies))
+
+    # and: `sluice push` reads the archive back and sends every event again
+    again = sqs_client.create_queue(QueueName=f"{unique_name}-again")["QueueUrl"]
+    pushed = sluice("push", str(archive), "--queue-url", again)
+    assert pushed.status == 0, pushed.err
+    assert sorted(_event_ids(queues.drain(again))) == sorted(_event_ids_of(bodies))
+
+
+def _event_ids_of(bodies: list[str]) -> list[str]:
+    return [json.loads(body)["event_id"] for body in bodies]
 
 
 def test_failed_sends_stay_in_the_dlq_and_fail_the_run(
