@@ -1,4 +1,4 @@
-"""The demo's accounting on a real local pipeline: every event sent is counted exactly once, and it reconciles."""
+"""The demo's accounting on a real local pipeline (real ingest and consumer): every event counted once, reconciled."""
 
 from __future__ import annotations
 
@@ -10,44 +10,15 @@ from tests.support.factories import event_dict
 
 from sluice_cli.local.demo import DemoPlan, run_demo
 from sluice_cli.local.pipeline import LocalPipeline, PipelineConfig
-from sluice_shared.catalog import default_registry
-from sluice_shared.contract import validate_event
-from sluice_shared.errors import InvalidMessageError
-from sluice_shared.sqs import BatchSender, OutgoingMessage
 from sluice_shared.topology import QueueTopology
 
 TOPOLOGY = QueueTopology(consumer_timeout_seconds=2, batch_size=20, batching_window_seconds=1).validate()
 
 
-class StandInIngest:
-    """Validates each event of a JSON array and enqueues the valid ones (the real ingest's HTTP contract)."""
-
-    def __init__(self) -> None:
-        self.sender: BatchSender | None = None
-        self.registry = default_registry()
-
-    def __call__(self, event, _context):
-        items = json.loads(event["body"])
-        rejected, messages = [], []
-        for index, item in enumerate(items):
-            try:
-                envelope = validate_event(item, registry=self.registry)
-            except InvalidMessageError as exc:
-                rejected.append({"index": index, "error": str(exc)})
-                continue
-            messages.append(OutgoingMessage(key=str(index), body=envelope.to_body()))
-        assert self.sender is not None
-        assert all(outcome.ok for outcome in self.sender.send(messages))
-        status = 207 if rejected else 202
-        return {"statusCode": status, "body": json.dumps({"accepted": len(messages), "rejected": rejected})}
-
-
 @pytest.fixture
 def pipeline(database_factory, aws_environment):
-    ingest = StandInIngest()
     config = PipelineConfig(database_url=database_factory.create(), topology=TOPOLOGY, poll_wait_seconds=1)
-    with LocalPipeline(config, ingest=ingest) as running:
-        ingest.sender = BatchSender(running.queue_url, client=running.sqs)
+    with LocalPipeline(config) as running:
         yield running
 
 

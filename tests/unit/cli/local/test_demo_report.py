@@ -10,18 +10,25 @@ from sluice_cli.local.commands import _StopSignals
 from sluice_cli.local.demo import DemoReport, RequestOutcome, request_outcome
 
 
-def test_a_success_without_rejections_accepts_every_event():
-    assert request_outcome(202, b'{"accepted": 3}', 3) == RequestOutcome(202, accepted=(0, 1, 2), rejected=())
+def _answer(*statuses: str) -> bytes:
+    results = [{"index": i, "event_id": f"e-{i}", "status": status} for i, status in enumerate(statuses)]
+    return json.dumps({"queued": statuses.count("queued"), "results": results}).encode()
 
 
-def test_an_error_status_rejects_every_event_of_the_request():
-    assert request_outcome(422, b'{"message": "invalid"}', 3) == RequestOutcome(422, accepted=(), rejected=(0, 1, 2))
+def test_each_result_says_whether_its_event_was_queued_rejected_or_failed():
+    outcome = request_outcome(207, _answer("queued", "rejected", "queued", "failed"), 4)
+
+    assert outcome == RequestOutcome(207, queued=((0, "e-0"), (2, "e-2")), rejected=(1,), failed=(3,))
 
 
-def test_a_multi_status_answer_names_the_rejected_positions():
-    outcome = request_outcome(207, json.dumps({"rejected": [{"index": 1}, {"index": 3}]}).encode(), 4)
+def test_an_error_without_results_rejects_every_event_of_the_request():
+    answer = b'{"error": {"code": "too_many_events", "message": "..."}}'
 
-    assert outcome == RequestOutcome(207, accepted=(0, 2), rejected=(1, 3))
+    assert request_outcome(413, answer, 3) == RequestOutcome(413, queued=(), rejected=(0, 1, 2), failed=())
+
+
+def test_a_server_error_without_results_queued_nothing():
+    assert request_outcome(503, b"{}", 2) == RequestOutcome(503, queued=(), rejected=(), failed=(0, 1))
 
 
 def test_report_arithmetic():

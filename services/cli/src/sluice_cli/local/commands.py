@@ -6,6 +6,7 @@ Commands are thin: they build a :class:`~sluice_cli.local.pipeline.PipelineConfi
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import threading
@@ -15,16 +16,20 @@ from typing import Annotated, Final
 
 import typer
 from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from sluice_cli.console import err, out
+from sluice_cli.local.demo import DemoPlan, DemoReport, run_demo
 from sluice_cli.local.pipeline import DEFAULT_QUEUE_NAME, LOCAL_POLL_WAIT_SECONDS, LocalPipeline, PipelineConfig
 from sluice_cli.local.queues import LOCAL_TOPOLOGY
 from sluice_shared import environment as env
-from sluice_shared.topology import QueueTopology
+from sluice_shared.topology import SQS_MAX_BATCH_SIZE_FIFO, QueueTopology
 
 __all__ = ["app"]
 
 STATUS_INTERVAL_SECONDS: Final = 5.0
+DEFAULT_PLAN: Final = DemoPlan()
+EXIT_NOT_RECONCILED: Final = 1  # sluice_cli.app.EXIT_FAILED (importing app here would be circular)
 
 app = typer.Typer(
     help="Run the whole pipeline on this machine: embedded SQS, PostgreSQL, the ingest and consumer functions.",
@@ -79,6 +84,10 @@ def up(
 ) -> None:
     """Start the pipeline on loopback and run until Ctrl-C; print where everything is."""
     _configure_logging(log_level)
+    if fifo and (batching_window or batch_size > SQS_MAX_BATCH_SIZE_FIFO):
+        # Lambda takes no batching window on FIFO event sources, and at most 10 records a batch.
+        batching_window, batch_size = 0, min(batch_size, SQS_MAX_BATCH_SIZE_FIFO)
+        err.print(f"FIFO: batch size {batch_size}, no batching window (Lambda's limits for FIFO event sources)")
     topology = QueueTopology(
         consumer_timeout_seconds=consumer_timeout,
         batch_size=batch_size,
@@ -111,11 +120,110 @@ def up(
     err.print("stopped; nothing left running")
 
 
+@app.command("demo")
+def demo(
+    *,
+    database_url: DatabaseUrlOption = None,
+    events: Annotated[int, typer.Option("--events", min=1, help="How many generated events to send.")] = (
+        DEFAULT_PLAN.events
+    ),
+    invalid_ratio: Annotated[
+        float, typer.Option("--invalid-ratio", min=0.0, max=1.0, help="Share of events that break the contract.")
+    ] = DEFAULT_PLAN.invalid_ratio,
+    duplicate_ratio: Annotated[
+        float, typer.Option("--duplicate-ratio", min=0.0, max=1.0, help="Share of events sent again (same id).")
+    ] = DEFAULT_PLAN.duplicate_ratio,
+    poison: Annotated[
+        int, typer.Option("--poison", min=0, help="Invalid messages sent straight to the queue, bypassing ingest.")
+    ] = DEFAULT_PLAN.poison,
+    request_size: Annotated[int, typer.Option("--request-size", min=1, help="Events per HTTP request.")] = (
+        DEFAULT_PLAN.request_size
+    ),
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed for the generated events.")] = DEFAULT_PLAN.seed,
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=1.0, help="Seconds to wait for the queue to drain.")
+    ] = DEFAULT_PLAN.drain_timeout_seconds,
+) -> int:
+    """Start the pipeline, push generated events through HTTP ingest, wait for the drain, print a summary.
+
+    Exits 1 when the counts do not reconcile.
+    """
+    _configure_logging("WARNING")
+    plan = DemoPlan(
+        events=events,
+        invalid_ratio=invalid_ratio,
+        duplicate_ratio=duplicate_ratio,
+        poison=poison,
+        request_size=request_size,
+        seed=seed,
+        drain_timeout_seconds=timeout,
+    )
+    from sluice_cli.generate import generate_events  # noqa: PLC0415 - only this command needs it
+    from sluice_ingest.logic import EVENTS_PATH  # noqa: PLC0415 - ~190 ms of imports
+
+    generated = list(
+        generate_events(plan.events, invalid_ratio=plan.invalid_ratio, duplicate_ratio=plan.duplicate_ratio, seed=seed)
+    )
+    bad = [json.dumps(event) for event in generate_events(max(0, plan.poison - 1), invalid_ratio=1.0, seed=seed)]
+    poison_bodies = [*bad, "{not json"][: plan.poison]
+    config = PipelineConfig(database_url=database_url, environment={"POWERTOOLS_LOG_LEVEL": "WARNING"})
+    err.print("starting the local pipeline ...")
+    with _stop_signals(), LocalPipeline(config) as pipeline:
+        err.print(f"pipeline up ({pipeline.database_kind}); sending {len(generated)} events to {pipeline.ingest_url}")
+        err.print(f"({plan.poison} invalid messages go straight to the queue, as a producer bypassing ingest would)")
+        with Progress(
+            TextColumn("sending"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=True
+        ) as progress:
+            task = progress.add_task("send", total=len(generated))
+            report = run_demo(
+                pipeline,
+                plan,
+                events=generated,
+                poison=poison_bodies,
+                on_progress=lambda count: progress.advance(task, count),
+            )
+        _print_report(report, f"{pipeline.ingest_url}{EVENTS_PATH}")
+        err.print("stopping ...")
+    return 0 if report.reconciled else EXIT_NOT_RECONCILED
+
+
+def _print_report(report: DemoReport, events_url: str) -> None:
+    cuts = report.percentiles()
+    rows: list[tuple[str, str, str]] = [
+        ("sent", f"{report.sent:,}", "generated events, POSTed to ingest"),
+        ("accepted", f"{report.accepted:,}", "queued by ingest"),
+        ("rejected at the door", f"{report.rejected:,}", "refused by ingest with the reason (HTTP 207/4xx)"),
+    ]
+    if report.failed:
+        rows.append(("failed at the door", f"{report.failed:,}", "ingest could not queue them"))
+    rows += [
+        ("stored", f"{report.stored:,}", "rows in PostgreSQL, one per event_id"),
+        ("duplicates skipped", f"{report.duplicates_skipped:,}", "accepted again with a known event_id"),
+        ("in the DLQ", f"{report.in_dlq:,}", f"{report.poison_sent} of them sent straight to the queue"),
+        *((f"  {reason}", f"{count:,}", "") for reason, count in sorted(report.dead_letters.items())),
+        ("throughput", f"{report.throughput:,.0f}/s", f"stored, {report.seconds:.1f} s to a drained queue"),
+        (
+            "latency",
+            " / ".join(f"{value:,.0f}" for value in cuts.values()) + " ms",
+            " / ".join(f"p{p}" for p in cuts) + ", request sent -> row committed",
+        ),
+        ("reconciled", "yes" if report.reconciled else "NO", "; ".join(report.problems)),
+    ]
+    out.print(
+        f"Sluice local demo: {report.sent:,} events in {report.requests:,} requests to {events_url}", markup=False
+    )
+    value_width = max(len(value) for _, value, _ in rows)
+    for name, value, note in rows:
+        out.print(f"  {name:<21}{value:>{value_width}}  {note}".rstrip(), markup=False)
+
+
 def _print_where(pipeline: LocalPipeline) -> None:
+    from sluice_ingest.logic import EVENTS_PATH  # noqa: PLC0415 - ~190 ms of imports, only once running
+
     topology = pipeline.queues.topology
     out.print("[bold]Sluice local pipeline is running[/bold] (Ctrl-C to stop)")
     rows = [
-        ("ingest URL", f"{pipeline.ingest_url}/  (POST events as JSON)"),
+        ("ingest URL", f"{pipeline.ingest_url}{EVENTS_PATH}  (POST one event or a JSON array of events)"),
         ("SQS endpoint", pipeline.sqs_endpoint),
         (
             "queue",
@@ -134,6 +242,10 @@ def _print_where(pipeline: LocalPipeline) -> None:
     for name, value in pipeline.exports().items():
         out.print(f"  export {name}='{value}'", markup=False)
     out.print('  sluice push ...   sluice dlq stats   psql "$SLUICE_DATABASE_URL"', markup=False)
+    out.print(
+        f"  curl -X POST {pipeline.ingest_url}{EVENTS_PATH} -H 'content-type: application/json' -d @event.json",
+        markup=False,
+    )
 
 
 def _status_line(pipeline: LocalPipeline) -> str:

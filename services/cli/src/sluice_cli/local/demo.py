@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Final, Protocol
 from urllib.parse import urlsplit
 
@@ -46,6 +47,7 @@ __all__ = [
 ]
 
 HTTP_TIMEOUT_SECONDS: Final = 60
+HTTP_DEFAULT_PORT: Final = 80
 BACKLOG_POLL_SECONDS: Final = 0.05
 NO_REASON: Final = "redriven after maxReceiveCount (no reason attached)"
 PERCENTILES: Final = (50, 90, 99)
@@ -70,11 +72,12 @@ class DemoPlan:
 
 @dataclass(frozen=True, slots=True)
 class RequestOutcome:
-    """Which events of one request ingest accepted (by position), and its HTTP status."""
+    """What ingest did with each event of one request: queued (with its ``event_id``), rejected or failed."""
 
     status: int
-    accepted: tuple[int, ...]
+    queued: tuple[tuple[int, str], ...]
     rejected: tuple[int, ...]
+    failed: tuple[int, ...]
 
 
 class EventSourceView(Protocol):
@@ -116,6 +119,7 @@ class DemoReport:
     requests: int = 0
     accepted: int = 0
     rejected: int = 0
+    failed: int = 0
     distinct_accepted: int = 0
     stored: int = 0
     poison_sent: int = 0
@@ -158,7 +162,7 @@ class IngestClient:
     def __init__(self, url: str, *, timeout: float = HTTP_TIMEOUT_SECONDS) -> None:
         parts = urlsplit(url)
         self._host = parts.hostname or "127.0.0.1"
-        self._port = parts.port or 80
+        self._port = parts.port or HTTP_DEFAULT_PORT
         self._path = parts.path or "/"
         self._timeout = timeout
         self._connection: http.client.HTTPConnection | None = None
@@ -191,21 +195,33 @@ class IngestClient:
 
 
 def request_outcome(status: int, body: bytes, count: int) -> RequestOutcome:
-    """Which of the ``count`` events of one request ingest accepted, from its HTTP answer."""
-    everything = tuple(range(count))
-    if status >= 300:  # noqa: PLR2004 - HTTP: 2xx is success
-        return RequestOutcome(status, accepted=(), rejected=everything)
+    """What ingest did with each of the ``count`` events of one request, from its HTTP answer.
+
+    The answer lists one result per event (``index``, ``event_id``, ``status``: queued, rejected or failed).
+    Without results, a 4xx means every event was refused and anything else that none was queued.
+    """
     try:
         answer = json.loads(body or b"{}")
     except ValueError:
         answer = {}
-    rejected = sorted(
-        {int(item["index"]) for item in answer.get("rejected", []) if isinstance(item, dict) and "index" in item}
-        if isinstance(answer, dict)
-        else set()
-    )
-    accepted = tuple(index for index in everything if index not in set(rejected))
-    return RequestOutcome(status, accepted=accepted, rejected=tuple(rejected))
+    results = answer.get("results") if isinstance(answer, dict) else None
+    if not isinstance(results, list) or len(results) != count:
+        everything = tuple(range(count))
+        if HTTPStatus.BAD_REQUEST <= status < HTTPStatus.INTERNAL_SERVER_ERROR:
+            return RequestOutcome(status, queued=(), rejected=everything, failed=())
+        return RequestOutcome(status, queued=(), rejected=(), failed=everything)
+    queued: list[tuple[int, str]] = []
+    rejected: list[int] = []
+    failed: list[int] = []
+    for position, result in enumerate(results):
+        kind = result.get("status") if isinstance(result, dict) else None
+        if kind == "queued":
+            queued.append((position, str(result.get("event_id"))))
+        elif kind == "rejected":
+            rejected.append(position)
+        else:
+            failed.append(position)
+    return RequestOutcome(status, queued=tuple(queued), rejected=tuple(rejected), failed=tuple(failed))
 
 
 def collect_dead_letters(client: SQSClient, dlq_url: str) -> list[tuple[str, DeadLetterReason | None]]:
@@ -241,7 +257,9 @@ def run_demo(
         QueueUnavailableError: the ingest endpoint could not be reached.
         PipelineNotDrainedError: the queue did not drain within the plan's timeout.
     """
-    run = _Run(pipeline, plan, on_progress)
+    from sluice_ingest.logic import EVENTS_PATH  # noqa: PLC0415 - ~190 ms of imports, only for a demo run
+
+    run = _Run(pipeline, plan, on_progress, events_url=pipeline.ingest_url + EVENTS_PATH)
     batch = list(events)
     chunks = [batch[start : start + plan.request_size] for start in range(0, len(batch), plan.request_size)]
     started = time.monotonic()
@@ -261,8 +279,16 @@ def run_demo(
 class _Run:
     """The senders' shared state: counts, accepted ids, first send time per event id, one client per thread."""
 
-    def __init__(self, pipeline: PipelineView, plan: DemoPlan, on_progress: Callable[[int], None] | None) -> None:
+    def __init__(
+        self,
+        pipeline: PipelineView,
+        plan: DemoPlan,
+        on_progress: Callable[[int], None] | None,
+        *,
+        events_url: str,
+    ) -> None:
         self.pipeline = pipeline
+        self.events_url = events_url
         self.report = DemoReport()
         self.accepted_ids: list[str] = []
         self.sent_at: dict[str, float] = {}
@@ -288,11 +314,11 @@ class _Run:
         with self._lock:
             self.report.requests += 1
             self.report.sent += len(chunk)
-            self.report.accepted += len(outcome.accepted)
+            self.report.accepted += len(outcome.queued)
             self.report.rejected += len(outcome.rejected)
-            self._enqueued += len(outcome.accepted)
-            for index in outcome.accepted:
-                event_id = str(chunk[index].get("event_id"))
+            self.report.failed += len(outcome.failed)
+            self._enqueued += len(outcome.queued)
+            for _, event_id in outcome.queued:
                 self.accepted_ids.append(event_id)
                 self.sent_at.setdefault(event_id, now)
         if self._on_progress is not None:
@@ -305,7 +331,7 @@ class _Run:
     def _client(self) -> IngestClient:
         client: IngestClient | None = getattr(self._local, "client", None)
         if client is None:
-            client = IngestClient(self.pipeline.ingest_url)
+            client = IngestClient(self.events_url)
             self._local.client = client
             with self._lock:
                 self._clients.append(client)
@@ -353,8 +379,12 @@ def _reconcile(report: DemoReport, pipeline: PipelineView, accepted_ids: list[st
     missing = distinct - set(stored) - dead_ids
     if missing:
         report.problems.append(f"{len(missing)} accepted events are neither stored nor in the DLQ")
-    if report.sent != report.accepted + report.rejected:
-        report.problems.append(f"{report.sent} sent != {report.accepted} accepted + {report.rejected} rejected")
+    if report.failed:
+        report.problems.append(f"{report.failed} events could not be queued by ingest (see its log)")
+    if report.sent != report.accepted + report.rejected + report.failed:
+        report.problems.append(
+            f"{report.sent} sent != {report.accepted} accepted + {report.rejected} rejected + {report.failed} failed"
+        )
     expected_dead = report.poison_sent + len(distinct - set(stored))
     if report.in_dlq != expected_dead:
         report.problems.append(

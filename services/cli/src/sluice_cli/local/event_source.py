@@ -94,10 +94,13 @@ class PollerConfig:
 
     @classmethod
     def from_topology(cls, topology: QueueTopology, **overrides: Any) -> PollerConfig:
-        """The mapping the CDK stack configures for ``topology`` (batch size, window, function timeout)."""
+        """The mapping the CDK stack configures for ``topology`` (batch size, window, function timeout).
+
+        FIFO event sources take no batching window (Lambda rejects one), as in the stack.
+        """
         config = cls(
             batch_size=topology.batch_size,
-            batching_window_seconds=topology.batching_window_seconds,
+            batching_window_seconds=0 if topology.fifo else topology.batching_window_seconds,
             function_timeout_seconds=topology.consumer_timeout_seconds,
         )
         return replace(config, **overrides)

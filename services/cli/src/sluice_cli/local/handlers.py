@@ -16,8 +16,6 @@ from typing import TYPE_CHECKING, Any, Final
 
 from pydantic import SecretStr
 
-from sluice_shared.errors import ConfigurationError
-
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
@@ -30,11 +28,6 @@ __all__ = ["consumer_handler", "deadline_margin_ms", "ingest_handler", "serializ
 # than a whole local timeout), leaving time to roll back and report failures.
 DEADLINE_MARGIN_SHARE: Final = 0.25
 DEFAULT_DEADLINE_MARGIN_MS: Final = 3_000
-_INGEST_AVAILABLE: Final = False  # interim: issue 3 has not landed its handler yet
-
-
-def _unavailable(_event: dict[str, Any], _context: Any) -> Any:
-    raise ConfigurationError("the ingest function is not available")
 
 
 def serialized(handler: Handler, *, after: Callable[[], object] | None = None) -> Handler:
@@ -89,12 +82,14 @@ def consumer_handler(
 
 @contextmanager
 def ingest_handler(*, queue_url: str, client: SQSClient) -> Iterator[Handler]:
-    """Configure the ingest function for this pipeline and yield its Lambda handler; reset it on exit.
+    """Configure the ingest function for this pipeline and yield its Lambda handler; reset it on exit."""
+    from sluice_ingest import runtime  # noqa: PLC0415 - Powertools loads only when used
+    from sluice_ingest.handler import lambda_handler, metrics  # noqa: PLC0415
+    from sluice_ingest.settings import IngestSettings  # noqa: PLC0415
+    from sluice_shared.sqs import BatchSender  # noqa: PLC0415
 
-    Raises:
-        ConfigurationError: the ingest function (issue 3) is not part of this installation yet.
-    """
-    del queue_url, client
-    if not _INGEST_AVAILABLE:
-        raise ConfigurationError("the ingest function (sluice_ingest.handler) is not available in this installation")
-    yield _unavailable
+    runtime.configure(IngestSettings(queue_url=queue_url), sender=BatchSender(queue_url, client=client))
+    try:
+        yield serialized(lambda_handler, after=metrics.clear_metrics)  # see consumer_handler
+    finally:
+        runtime.configure(None)
