@@ -22,15 +22,15 @@ import statistics
 import subprocess
 import sys
 import time
-import uuid
+from pathlib import Path
 from typing import Final
-
-import psycopg
-from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from sluice_consumer.migrations import apply_migrations
 from sluice_shared.environment import DATABASE_URL, TEST_DATABASE_URL
+
+# Run as a script from anywhere: the repository root makes the tests' own helpers importable.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tests.support.postgres import DatabaseFactory
 
 REPETITIONS: Final = 9
 
@@ -86,10 +86,8 @@ def main() -> None:
     server = os.environ.get(TEST_DATABASE_URL) or os.environ.get(DATABASE_URL)
     if not server:
         sys.exit(f"set {TEST_DATABASE_URL} (or {DATABASE_URL}) to a PostgreSQL server where databases can be created")
-    name = f"sluice_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = make_conninfo("", **{**conninfo_to_dict(server), "dbname": name})
+    databases = DatabaseFactory(server, prefix="sluice_bench")
+    url = databases.create()
     env = {
         **os.environ,
         DATABASE_URL: url,
@@ -121,8 +119,7 @@ def main() -> None:
         print(f"  interpreter start-up     : {statistics.median(startup) * 1000:7.0f} ms")
         print(f"  ratio lazy / eager       : {lazy / eager:7.2f}   (whole process {lazy_wall / eager_wall:.2f})")
     finally:
-        with psycopg.connect(server, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        databases.cleanup()
 
 
 if __name__ == "__main__":

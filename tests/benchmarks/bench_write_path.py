@@ -27,12 +27,11 @@ import time
 import uuid
 from contextlib import contextmanager, redirect_stdout
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import psycopg
-from psycopg import sql
 from psycopg.adapt import Dumper
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.pq import Format
 
 from sluice_consumer import runtime
@@ -42,6 +41,10 @@ from sluice_consumer.migrations import apply_migrations
 from sluice_consumer.repository import COLUMNS, COPY_EVENTS, PostgresEventStore
 from sluice_consumer.settings import ConsumerSettings
 from sluice_shared.environment import DATABASE_URL, TEST_DATABASE_URL
+
+# Run as a script from anywhere: the repository root makes the tests' own helpers importable.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tests.support.postgres import DatabaseFactory
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -240,10 +243,8 @@ def main() -> None:
     server = os.environ.get(TEST_DATABASE_URL) or os.environ.get(DATABASE_URL)
     if not server:
         sys.exit(f"set {TEST_DATABASE_URL} (or {DATABASE_URL}) to a PostgreSQL server where databases can be created")
-    name = f"sluice_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = make_conninfo("", **{**conninfo_to_dict(server), "dbname": name})
+    databases = DatabaseFactory(server, prefix="sluice_bench")
+    url = databases.create()
     started = time.perf_counter()
     try:
         apply_migrations(url)
@@ -253,8 +254,7 @@ def main() -> None:
         measure_write_paths(url)
         measure_handler(url)
     finally:
-        with psycopg.connect(server, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        databases.cleanup()
     print(f"\n(benchmark took {time.perf_counter() - started:.0f} s)")
 
 
