@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 import boto3
@@ -20,12 +21,14 @@ from sluice_consumer.database import (
     SecretCredentials,
     UrlCredentials,
     build_credentials,
+    classify_connect_error,
     classify_database_error,
 )
 from sluice_consumer.settings import ConsumerSettings, CredentialSource, SslMode
 from sluice_shared.errors import (
     ConfigurationError,
     ConstraintViolationError,
+    DatabaseAuthenticationError,
     DatabaseUnavailableError,
     QueueNotFoundError,
 )
@@ -182,3 +185,17 @@ def test_settings_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch)
 )
 def test_psycopg_errors_are_classified_by_type(exc: Exception, expected: type[Exception]) -> None:
     assert type(classify_database_error(exc)) is expected
+
+
+@pytest.mark.parametrize(
+    ("used_password", "expected"), [(True, DatabaseAuthenticationError), (False, DatabaseUnavailableError)]
+)
+def test_refused_connection_is_an_authentication_error_only_when_a_password_was_sent(
+    used_password: bool, expected: type[Exception]
+) -> None:
+    exc = psycopg.OperationalError(
+        'connection failed: FATAL:  password authentication failed for user "sluice"',
+        pgconn=SimpleNamespace(used_password=used_password),  # type: ignore[arg-type]
+    )
+
+    assert type(classify_connect_error(exc)) is expected
