@@ -3,32 +3,49 @@
 Create and Update (and a plain invocation without ``RequestType``, as a Trigger makes) apply pending
 migrations; Delete does nothing (the data outlives the stack). Credentials come from the same settings as
 the consumer's; after the server refuses a cached secret it is re-read once.
+
+Right after a stack is created the proxy's targets can take minutes to become available, and a new IAM
+policy takes seconds to apply, so transient failures (unreachable, refused, timed out) are retried with
+exponential backoff until the invocation's remaining time runs short; then the last error is raised and
+the deployment fails (and rolls back) with it.
 """
 
 from __future__ import annotations
 
-from typing import Any, Final
+import time
+from typing import TYPE_CHECKING, Any, Final
 
 from sluice_consumer import runtime
 from sluice_consumer.migrations import MigrationResult, apply_migrations_with_version
-from sluice_shared.errors import DatabaseAuthenticationError
+from sluice_shared.errors import DatabaseAuthenticationError, TransientError
 from sluice_shared.observability import build_logger
 
-__all__ = ["PHYSICAL_RESOURCE_ID", "lambda_handler"]
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["PHYSICAL_RESOURCE_ID", "lambda_handler", "migrate_with_retries"]
 
 PHYSICAL_RESOURCE_ID: Final = "sluice-schema-migrations"
+RETRY_BASE_DELAY_S: Final = 2.0
+RETRY_MAX_DELAY_S: Final = 20.0
+# Stop retrying while this much of the invocation is left, so the last error is reported, not a timeout.
+DEADLINE_MARGIN_S: Final = 15.0
+# Without a Lambda context (a plain call), give up after this long.
+DEFAULT_BUDGET_S: Final = 60.0
 
 logger = build_logger("sluice-migrate")
 
 
 @logger.inject_lambda_context
-def lambda_handler(event: dict[str, Any] | None, context: Any) -> dict[str, Any]:  # noqa: ARG001 - Lambda's signature
+def lambda_handler(event: dict[str, Any] | None, context: Any) -> dict[str, Any]:
     """Apply pending migrations (Create/Update); return the applied names and the schema version."""
     request = event if isinstance(event, dict) else {}
     physical_id = str(request.get("PhysicalResourceId") or PHYSICAL_RESOURCE_ID)
     if request.get("RequestType") == "Delete":
         return {"PhysicalResourceId": physical_id, "Data": {}}
-    result = _migrate()
+    remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
+    budget_s = remaining_ms() / 1000.0 - DEADLINE_MARGIN_S if callable(remaining_ms) else DEFAULT_BUDGET_S
+    result = migrate_with_retries(budget_s=budget_s)
     logger.info("migrations applied", extra={"applied": result.applied, "schema_version": result.version})
     return {
         "PhysicalResourceId": physical_id,
@@ -39,11 +56,36 @@ def lambda_handler(event: dict[str, Any] | None, context: Any) -> dict[str, Any]
     }
 
 
-def _migrate() -> MigrationResult:
+def migrate_with_retries(
+    *,
+    budget_s: float,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> MigrationResult:
+    """Apply migrations, retrying transient failures with backoff for up to ``budget_s`` seconds.
+
+    A refused password re-reads the secret once at once; later refusals (an IAM policy still propagating)
+    are retried like any transient failure.
+
+    Raises:
+        TransientError: the database stayed unavailable for the whole budget (the last error).
+        PermanentError: a migration failed on its SQL or a migration file was edited after being applied.
+    """
     credentials = runtime.get_credentials()
-    try:
-        return apply_migrations_with_version(credentials.conninfo())
-    except DatabaseAuthenticationError:
-        if not credentials.refresh():
-            raise
-        return apply_migrations_with_version(credentials.conninfo())
+    give_up_at = clock() + budget_s
+    refreshed = False
+    attempt = 0
+    while True:
+        try:
+            return apply_migrations_with_version(credentials.conninfo())
+        except TransientError as exc:
+            if isinstance(exc, DatabaseAuthenticationError) and not refreshed:
+                refreshed = True
+                if credentials.refresh():
+                    continue
+            delay = min(RETRY_MAX_DELAY_S, RETRY_BASE_DELAY_S * 2.0**attempt)
+            attempt += 1
+            if clock() + delay > give_up_at:
+                raise
+            logger.warning("database not ready; retrying migrations", extra={"error": str(exc), "delay_s": delay})
+            sleep(delay)
