@@ -226,6 +226,7 @@ class StageConfig:
     alarms: AlarmThresholds = field(default_factory=AlarmThresholds)
     alarm_emails: tuple[str, ...] = ()
     log_level: str = "INFO"
+    tracing: bool = False  # X-Ray active tracing on every function (costs per trace; off in dev)
 
     @property
     def budget(self) -> ConnectionBudget:
@@ -293,6 +294,7 @@ STAGES: Final[dict[str, StageConfig]] = {
         concurrency_cap=100,
         consumer_memory_mib=1024,
         log_retention_days=365,
+        tracing=True,
         retain_data=True,
     ),
 }

@@ -11,6 +11,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 
 from sluice_cdk.config import LAMBDA_PYTHON_VERSION, Architecture
+from sluice_shared import environment as env
 from sluice_shared.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -94,6 +95,7 @@ class FunctionOptions:
     log_retention_days: int
     removal_policy: RemovalPolicy
     environment: Mapping[str, str]
+    tracing: bool = False  # X-Ray active tracing, and Powertools' Tracer in the code (SLUICE_TRACING)
 
 
 def log_retention(days: int) -> logs.RetentionDays:
@@ -143,7 +145,8 @@ def python_function(
         description=description,
         memory_size=memory_mib,
         timeout=timeout,
-        environment={**options.environment, **(environment or {})},
+        environment={**options.environment, **(environment or {}), env.TRACING: str(options.tracing).lower()},
+        tracing=lambda_.Tracing.ACTIVE if options.tracing else lambda_.Tracing.DISABLED,
         log_group=log_group,
         vpc=placement.vpc if placement else None,
         vpc_subnets=placement.subnets if placement else None,

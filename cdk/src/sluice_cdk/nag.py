@@ -46,6 +46,13 @@ def acknowledge_stack_findings(stack: SluiceStack) -> None:
             f"{LAMBDA_PYTHON_VERSION.replace('.', '')} wheels and compiles bytecode for it, and the smoke test "
             "imports the asset under that version; LAMBDA_PYTHON_VERSION moves all three together.",
         )
+        if config.tracing:
+            acknowledge(
+                function,
+                "IAM5[Resource::*]",
+                "X-Ray active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords support no "
+                "resource-level permissions (Service Authorization Reference), so CDK grants them on '*'.",
+            )
     for function in vpc_functions:
         acknowledge(
             function,

@@ -55,6 +55,7 @@ class SluiceStack(Stack):
             log_retention_days=config.log_retention_days,
             removal_policy=removal,
             environment={"POWERTOOLS_LOG_LEVEL": config.log_level},
+            tracing=config.tracing,
         )
 
         self.network = Network(

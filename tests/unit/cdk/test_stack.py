@@ -78,6 +78,7 @@ def test_ingest_may_only_send_to_the_queue(dev_template: Template) -> None:
     assert ingest["Properties"]["Environment"]["Variables"] == {
         env.QUEUE_URL: {"Ref": ids["queue"]},
         "POWERTOOLS_LOG_LEVEL": "INFO",
+        env.TRACING: "false",
     }
 
 
@@ -172,3 +173,17 @@ def test_broken_topology_fails_at_synth_time_with_the_rule() -> None:
 
     with pytest.raises(ConfigurationError, match=r"visibility timeout 300 s is below 6 x consumer timeout \(120 s\)"):
         SluiceStack(cdk.App(context=CDK_CONTEXT), "Broken", config=stage, code=inline_code())
+
+
+def test_prod_traces_every_function_with_xray_and_tells_the_code(prod_template: Template) -> None:
+    functions = prod_template.find_resources("AWS::Lambda::Function")
+    ours = {
+        key: resource
+        for key, resource in functions.items()
+        if str(resource["Properties"].get("Handler", "")).startswith("sluice_")
+    }
+
+    assert len(ours) == 3
+    for resource in ours.values():
+        assert resource["Properties"]["TracingConfig"] == {"Mode": "Active"}
+        assert resource["Properties"]["Environment"]["Variables"][env.TRACING] == "true"
