@@ -42,6 +42,8 @@ __all__ = [
 
 _FILE_NAME: Final = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 CONNECT_TIMEOUT_S: Final = 10
+# Creating the version table: once, and once more after losing a race with another first-time migrator.
+_CREATE_ATTEMPTS: Final = 2
 
 
 class MigrationChecksumError(ConfigurationError):
@@ -120,11 +122,18 @@ def migrate(conn: psycopg.Connection[Any]) -> MigrationResult:
 
 
 def _ensure_version_table(conn: psycopg.Connection[Any]) -> None:
-    try:
-        with conn.transaction():
-            conn.execute(CREATE_MIGRATIONS_TABLE)
-    except (pg_errors.UniqueViolation, pg_errors.DuplicateTable):
-        # Two first-time migrators raced on CREATE TABLE IF NOT EXISTS; the winner's table is all we need.
+    # First-time migrators racing on CREATE TABLE IF NOT EXISTS: a loser whose existence check ran before the
+    # winner committed fails on the catalog instead (UniqueViolation on pg_type's name index, DuplicateTable, or
+    # DuplicateObject 'type "sluice_schema_migrations" already exists'). Run again, it finds the committed table
+    # and does nothing; a genuine name clash (another object of that name) fails the second time too.
+    for attempt in range(1, _CREATE_ATTEMPTS + 1):
+        try:
+            with conn.transaction():
+                conn.execute(CREATE_MIGRATIONS_TABLE)
+        except (pg_errors.UniqueViolation, pg_errors.DuplicateTable, pg_errors.DuplicateObject):
+            if attempt == _CREATE_ATTEMPTS:
+                raise
+            continue
         return
 
 
