@@ -7,16 +7,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from tests.support.events import load_event
-from tests.support.factories import event_dict
-from tests.unit.ingest.fakes import FakeSender
 
 from sluice_ingest import runtime
 from sluice_ingest.handler import lambda_handler
 from sluice_ingest.ids import event_id_for_key
 from sluice_ingest.settings import IngestSettings
-from sluice_shared.errors import MalformedMessageError, QueueNotFoundError, QueueUnavailableError
+from sluice_shared.errors import ConfigurationError, MalformedMessageError, QueueNotFoundError, QueueUnavailableError
 from sluice_shared.publisher import CORRELATION_ID_ATTRIBUTE
+from tests.support.events import load_event
+from tests.support.factories import event_dict
+from tests.unit.ingest.fakes import FakeSender
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -264,3 +264,11 @@ def test_direct_invocation_raises_when_events_could_not_be_queued(sender: FakeSe
 def test_unsupported_invocation_is_a_clear_error(sender: FakeSender) -> None:
     with pytest.raises(MalformedMessageError, match="unsupported invocation"):
         _call({"hello": "world"})
+
+
+def test_an_invalid_setting_is_a_configuration_error_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLUICE_INGEST_MAX_EVENTS", "lots")
+    runtime.configure()
+
+    with pytest.raises(ConfigurationError, match=r"invalid ingest settings: (.|\n)*SLUICE_INGEST_MAX_EVENTS"):
+        runtime.get_settings()

@@ -9,8 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from pydantic import ValidationError
+
 from sluice_ingest.settings import IngestSettings
 from sluice_shared.aws import sqs_client
+from sluice_shared.errors import ConfigurationError
 from sluice_shared.publisher import EventPublisher
 from sluice_shared.sqs import BatchSender
 
@@ -40,9 +43,16 @@ def configure(settings: IngestSettings | None = None, *, sender: MessageSender |
 
 
 def get_settings() -> IngestSettings:
-    """The settings, read from the environment on first use unless :func:`configure` gave some."""
+    """The settings, read from the environment on first use unless :func:`configure` gave some.
+
+    Raises:
+        ConfigurationError: a variable has an invalid value (the message names it).
+    """
     if _runtime.settings is None:
-        _runtime.settings = IngestSettings()
+        try:
+            _runtime.settings = IngestSettings()
+        except ValidationError as exc:
+            raise ConfigurationError(f"invalid ingest settings: {exc}") from exc
     return _runtime.settings
 
 
