@@ -2,12 +2,11 @@ from __future__ import annotations
 
 import json
 
-from tests.support.factories import event_dict
-from tests.unit.ingest.fakes import FakeSender
-
 from sluice_ingest.api import HttpRequest
 from sluice_ingest.logic import IngestLimits, handle_request
 from sluice_shared.publisher import EventPublisher
+from tests.support.factories import event_dict
+from tests.unit.ingest.fakes import FakeSender
 
 
 def _request(body: bytes) -> HttpRequest:
