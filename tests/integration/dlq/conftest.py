@@ -6,6 +6,7 @@ attached; SQS's redrive policy moves a message after ``maxReceiveCount`` receive
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from sluice_shared.errors import InvalidMessageError, SluiceError
 from sluice_shared.sqs import BatchSender, OutgoingMessage
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from mypy_boto3_sqs import SQSClient
 
@@ -140,9 +141,25 @@ def make_queues(client: SQSClient, name: str, *, fifo: bool = False) -> Queues:
 
 
 @pytest.fixture
-def queues(sqs_client: SQSClient, unique_name: str) -> Queues:
+def queue_factory(sqs_client: SQSClient) -> Iterator[Callable[..., Queues]]:
+    """Makes source queue + DLQ pairs; deletes them at the end, so no backlog slows the shared moto server."""
+    made: list[Queues] = []
+
+    def make(name: str, *, fifo: bool = False) -> Queues:
+        made.append(make_queues(sqs_client, name, fifo=fifo))
+        return made[-1]
+
+    yield make
+    for pair in made:
+        for url in (pair.source_url, pair.dlq_url):
+            with contextlib.suppress(sqs_client.exceptions.QueueDoesNotExist):
+                sqs_client.delete_queue(QueueUrl=url)
+
+
+@pytest.fixture
+def queues(queue_factory: Callable[..., Queues], unique_name: str) -> Queues:
     """A fresh standard source queue and DLQ."""
-    return make_queues(sqs_client, unique_name)
+    return queue_factory(unique_name)
 
 
 @dataclass(frozen=True)

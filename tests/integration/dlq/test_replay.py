@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 from sluice_shared.contract import parse_message
 from sluice_shared.dead_letter import ATTRIBUTE_PREFIX
 from sluice_shared.errors import UnknownEventTypeError
-from tests.integration.dlq.conftest import make_queues
 from tests.support.factories import event_body
 
 if TYPE_CHECKING:
@@ -97,9 +96,11 @@ def test_replay_to_another_queue_keeps_original_attributes(
     }
 
 
-def test_fifo_replay_keeps_group_order(sqs_client: SQSClient, unique_name: str, sluice: Callable[..., Result]) -> None:
+def test_fifo_replay_keeps_group_order(
+    queue_factory: Callable[..., Queues], unique_name: str, sluice: Callable[..., Result]
+) -> None:
     # given: three groups interleaved, ten messages each, dead-lettered in order
-    fifo = make_queues(sqs_client, unique_name, fifo=True)
+    fifo = queue_factory(unique_name, fifo=True)
     order = [(group, n) for n in range(10) for group in ("a", "b", "c")]
     bodies = [event_body(payload={"group": group, "n": n}) for group, n in order]
     fifo.dead_letter(bodies, group_ids=[group for group, _ in order])
