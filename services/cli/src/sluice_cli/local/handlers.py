@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 
 __all__ = ["consumer_handler", "deadline_margin_ms", "ingest_handler", "serialized"]
 
-# The consumer stops starting work when this share of its timeout is left (its default margin is 3 s, more
-# than a whole local timeout), leaving time to roll back and report failures.
+# The consumer stops starting work when this share of its timeout is left, leaving time to roll back and
+# report failures (its default margin, 3 s, would leave a short local timeout little or no time to work).
 DEADLINE_MARGIN_SHARE: Final = 0.25
 DEFAULT_DEADLINE_MARGIN_MS: Final = 3_000
 

@@ -148,7 +148,7 @@ class LocalPipeline:
 
     @property
     def ingest_url(self) -> str:
-        """The ingest function's URL (a Lambda Function URL served on loopback)."""
+        """The ingest function's base URL (a Lambda Function URL served on loopback; events go to ``/events``)."""
         return _started(self._http).url
 
     @property
