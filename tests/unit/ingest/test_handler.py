@@ -272,3 +272,22 @@ def test_an_invalid_setting_is_a_configuration_error_naming_it(monkeypatch: pyte
 
     with pytest.raises(ConfigurationError, match=r"invalid ingest settings: (.|\n)*SLUICE_INGEST_MAX_EVENTS"):
         runtime.get_settings()
+
+
+def test_unusable_settings_answer_an_http_client_with_a_json_500(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLUICE_INGEST_MAX_EVENTS", "0")
+    runtime.configure()
+    try:
+        status, body, headers = _http([event_dict()])
+    finally:
+        runtime.configure()
+
+    assert status == 500
+    assert body == {
+        "error": {
+            "code": "service_misconfigured",
+            "message": "the service cannot queue events right now; its operators have been alerted",
+        },
+        "correlation_id": "lambda-request-1",
+    }
+    assert headers["x-correlation-id"] == "lambda-request-1"

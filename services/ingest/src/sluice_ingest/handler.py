@@ -6,9 +6,10 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from sluice_ingest.logic import CorrelationIdPolicy, IngestLimits, handle_invocation
+from sluice_ingest.logic import CorrelationIdPolicy, IngestLimits, handle_invocation, misconfigured
 from sluice_ingest.runtime import get_publisher, get_settings
 from sluice_ingest.settings import LAMBDA_SYNC_PAYLOAD_BYTES, current_trace_header
+from sluice_shared.errors import ConfigurationError
 from sluice_shared.observability import build_logger, build_metrics
 
 if TYPE_CHECKING:
@@ -28,9 +29,9 @@ metrics = build_metrics(SERVICE)
 @metrics.log_metrics
 def lambda_handler(event: Any, context: LambdaContext) -> Any:
     """Validate and enqueue the events of one request (see :mod:`sluice_ingest.logic` for status codes)."""
-    settings = get_settings()
     receipt: PublishReceipt | None = None
     try:
+        settings = get_settings()
         outcome = handle_invocation(
             event,
             publisher=get_publisher,
@@ -39,6 +40,9 @@ def lambda_handler(event: Any, context: LambdaContext) -> Any:
             trace_header=current_trace_header() if settings.tracing else None,
         )
         receipt = outcome.receipt
+    except ConfigurationError as exc:
+        # Unusable settings: an HTTP client still gets a JSON 500 that reveals nothing; a direct caller the error.
+        outcome = misconfigured(event, exc, correlation_id=context.aws_request_id)
     finally:
         _count(receipt)
     logger.set_correlation_id(outcome.correlation_id)

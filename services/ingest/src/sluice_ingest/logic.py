@@ -38,6 +38,7 @@ __all__ = [
     "Publisher",
     "handle_invocation",
     "handle_request",
+    "misconfigured",
     "response_for",
 ]
 
@@ -195,6 +196,20 @@ _MISCONFIGURED: Final = {
     "code": "service_misconfigured",
     "message": "the service cannot queue events right now; its operators have been alerted",
 }
+
+
+def misconfigured(event: Any, error: ConfigurationError, *, correlation_id: str) -> IngestOutcome:
+    """The outcome for a function that cannot be configured: a JSON 500 for HTTP events, else the error.
+
+    Raises:
+        ConfigurationError: ``error``, for a direct invocation.
+    """
+    if not is_http_event(event):
+        raise error
+    response = _misconfigured()
+    response.headers[CORRELATION_ID_HEADER_OUT] = correlation_id
+    response.body["correlation_id"] = correlation_id
+    return IngestOutcome(response.to_lambda(), None, correlation_id, error)
 
 
 def _misconfigured() -> HttpResponse:
