@@ -1,6 +1,6 @@
 """Cold-start benchmark: the consumer handler's first invocation in a fresh interpreter, lazy vs eager imports.
 
-Run: ``SLUICE_TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres .venv/bin/python
+Run: ``make bench`` or ``[SLUICE_TEST_DATABASE_URL=postgresql://...] .venv/bin/python
 tests/benchmarks/bench_cold_start.py`` (``make bench`` runs it). In one run, alternating, fresh interpreters:
 
 - lazy (Sluice as shipped): import ``sluice_consumer.handler`` and handle a first one-message batch (pool
@@ -26,11 +26,11 @@ from pathlib import Path
 from typing import Final
 
 from sluice_consumer.migrations import apply_migrations
-from sluice_shared.environment import DATABASE_URL, TEST_DATABASE_URL
+from sluice_shared.environment import DATABASE_URL
 
 # Run as a script from anywhere: the repository root makes the tests' own helpers importable.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from tests.support.postgres import DatabaseFactory
+from tests.support.postgres import DatabaseFactory, benchmark_server
 
 REPETITIONS: Final = 9
 
@@ -66,7 +66,7 @@ print("BENCH " + json.dumps({{"elapsed": elapsed}}))
 def run_child(prelude: str, env: dict[str, str]) -> tuple[float, float]:
     """Seconds from the child's first line to the response, and the whole process's wall time."""
     started = time.perf_counter()
-    result = subprocess.run(  # noqa: S603 - our own interpreter and script
+    result = subprocess.run(
         [sys.executable, "-c", CHILD.format(prelude=prelude)], env=env, capture_output=True, text=True, check=False
     )
     wall = time.perf_counter() - started
@@ -83,9 +83,12 @@ def interpreter_startup(env: dict[str, str]) -> float:
 
 
 def main() -> None:
-    server = os.environ.get(TEST_DATABASE_URL) or os.environ.get(DATABASE_URL)
-    if not server:
-        sys.exit(f"set {TEST_DATABASE_URL} (or {DATABASE_URL}) to a PostgreSQL server where databases can be created")
+    with benchmark_server() as server:
+        measure_cold_start(server)
+
+
+def measure_cold_start(server: str) -> None:
+    """Run the measurements in a throwaway database on ``server`` and print them."""
     databases = DatabaseFactory(server, prefix="sluice_bench")
     url = databases.create()
     env = {

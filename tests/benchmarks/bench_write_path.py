@@ -1,6 +1,6 @@
 """Write-path benchmark: Sluice's bulk write vs the tutorial baseline vs plain COPY, same rows, same table.
 
-Run: ``SLUICE_TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres .venv/bin/python
+Run: ``make bench`` or ``[SLUICE_TEST_DATABASE_URL=postgresql://...] .venv/bin/python
 tests/benchmarks/bench_write_path.py`` (``make bench`` runs it). It creates a throwaway database, applies
 the real migrations, and prints rows/s for batch sizes 10, 100, 1000 and 10000:
 
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import statistics
 import sys
 import time
@@ -40,11 +39,10 @@ from sluice_consumer.logic import EventRow
 from sluice_consumer.migrations import apply_migrations
 from sluice_consumer.repository import COLUMNS, COPY_EVENTS, PostgresEventStore
 from sluice_consumer.settings import ConsumerSettings
-from sluice_shared.environment import DATABASE_URL, TEST_DATABASE_URL
 
 # Run as a script from anywhere: the repository root makes the tests' own helpers importable.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from tests.support.postgres import DatabaseFactory
+from tests.support.postgres import DatabaseFactory, benchmark_server
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -240,9 +238,12 @@ def measure_handler(url: str) -> None:
 
 
 def main() -> None:
-    server = os.environ.get(TEST_DATABASE_URL) or os.environ.get(DATABASE_URL)
-    if not server:
-        sys.exit(f"set {TEST_DATABASE_URL} (or {DATABASE_URL}) to a PostgreSQL server where databases can be created")
+    with benchmark_server() as server:
+        measure_all(server)
+
+
+def measure_all(server: str) -> None:
+    """Run the measurements in a throwaway database on ``server`` and print them."""
     databases = DatabaseFactory(server, prefix="sluice_bench")
     url = databases.create()
     started = time.perf_counter()

@@ -9,69 +9,59 @@ from __future__ import annotations
 
 import os
 import uuid
-import warnings
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from sluice_shared.environment import TEST_DATABASE_URL
+from sluice_cli.local.postgres import NoDatabaseError as LocalNoDatabaseError
+from sluice_cli.local.postgres import provision_postgres
+from sluice_shared.environment import DATABASE_URL, TEST_DATABASE_URL
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-NO_DATABASE_MESSAGE: Final = (
+NO_DATABASE_MESSAGE: Final = (  # the tests' own: they never start a local cluster
     f"No PostgreSQL for the integration tests: set {TEST_DATABASE_URL} "
     "(for example postgresql://postgres@127.0.0.1:5432/postgres) or start a Docker engine "
     "so testcontainers can run PostgreSQL."
 )
-POSTGRES_IMAGE: Final = "postgres:16"
 
 
 class NoDatabaseError(RuntimeError):
     """Neither an explicit test database URL nor a reachable Docker engine is available."""
 
 
-def docker_reachable() -> bool:
-    """True when a Docker engine answers a ping (testcontainers' own client, short timeout)."""
-    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-    if host.startswith("unix://") and not Path(host.removeprefix("unix://")).exists():
-        return False  # no socket, no engine: answer without the docker client (it leaks a socket when failing)
-    try:
-        import docker  # noqa: PLC0415 - optional path
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ResourceWarning)
-            client = docker.from_env(timeout=3)
-            try:
-                return bool(client.ping())
-            finally:
-                client.close()
-    except Exception:  # noqa: BLE001 - any failure means "no usable engine"
-        return False
-
-
 @contextmanager
 def postgres_server() -> Iterator[str]:
     """Yield a URL to a PostgreSQL server on which databases may be created and dropped.
 
+    The product's own provisioning, minus the throwaway local cluster: the tests' contract is an explicit
+    URL or testcontainers, nothing else.
+
     Raises:
         NoDatabaseError: no explicit URL and no reachable Docker engine.
     """
-    explicit = os.environ.get(TEST_DATABASE_URL)
-    if explicit:
-        yield explicit
-        return
-    if not docker_reachable():
-        raise NoDatabaseError(NO_DATABASE_MESSAGE)
-    # testcontainers 4.15 moved the class; the old module path still works but warns.
-    from testcontainers.community.postgres import PostgresContainer  # noqa: PLC0415 - only with Docker
+    try:
+        with provision_postgres(os.environ.get(TEST_DATABASE_URL), find_binaries=lambda: None) as database:
+            yield database.url
+    except LocalNoDatabaseError as exc:
+        raise NoDatabaseError(NO_DATABASE_MESSAGE) from exc
 
-    with PostgresContainer(POSTGRES_IMAGE, driver=None) as container:
-        yield container.get_connection_url()
+
+@contextmanager
+def benchmark_server() -> Iterator[str]:
+    """A server for benchmarks: ``SLUICE_TEST_DATABASE_URL`` or ``SLUICE_DATABASE_URL``, else what ``make run`` uses.
+
+    That is testcontainers when Docker answers, else a throwaway cluster from local PostgreSQL binaries, so
+    ``make bench`` works on a fresh machine too (figures from a throwaway cluster are labelled as such).
+    """
+    explicit = os.environ.get(TEST_DATABASE_URL) or os.environ.get(DATABASE_URL)
+    with provision_postgres(explicit) as database:
+        print(f"PostgreSQL for this benchmark: {database.kind.value} ({database.masked_url})")
+        yield database.url
 
 
 def with_database(url: str, dbname: str) -> str:

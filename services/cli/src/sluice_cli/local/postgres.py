@@ -19,6 +19,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -124,15 +125,18 @@ def mask_password(url: str) -> str:
 
 
 def docker_reachable() -> bool:
-    """True when a Docker engine answers a ping within a few seconds."""
+    """True when a Docker engine (``DOCKER_HOST`` or the default socket) answers a ping within a few seconds."""
     try:
         import docker  # noqa: PLC0415 - optional path, heavy import
 
-        client = docker.from_env(timeout=DOCKER_PING_TIMEOUT_SECONDS)
-        try:
-            return bool(client.ping())
-        finally:
-            client.close()
+        # The docker client leaks its socket when it cannot connect; that is not the caller's concern.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)
+            client = docker.from_env(timeout=DOCKER_PING_TIMEOUT_SECONDS)
+            try:
+                return bool(client.ping())
+            finally:
+                client.close()
     except Exception:  # noqa: BLE001 - any failure (no socket, no permission, no engine) means "no Docker"
         return False
 
