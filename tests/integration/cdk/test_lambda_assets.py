@@ -117,7 +117,7 @@ def test_x86_64_asset_imports_every_module_under_the_lambda_python(
     asset = x86_assets[function].path
 
     # -I -S: no site-packages and no environment, like /var/lang on Lambda; -B: never rewrite the bytecode.
-    completed = subprocess.run(  # noqa: S603
+    completed = subprocess.run(
         [toolchain.python, "-I", "-S", "-B", "-v", "-c", SMOKE, str(asset), str(runtime_sdk), *OWN_PACKAGES[function]],
         capture_output=True,
         text=True,

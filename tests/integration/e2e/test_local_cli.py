@@ -70,7 +70,7 @@ def _server_processes(directory: str) -> list[str]:
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
 def test_local_up_serves_until_signalled_then_leaves_nothing_behind(stop_signal):
     # given sluice local up with no database URL: it starts a throwaway cluster
-    with subprocess.Popen(  # noqa: S603 - our own console script
+    with subprocess.Popen(
         [SLUICE, "local", "up", "--log-level", "WARNING"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -122,7 +122,7 @@ def _serve_one_event(printed: str) -> str:
 
 
 def test_local_demo_prints_a_reconciled_summary(database_factory):
-    result = subprocess.run(  # noqa: S603 - our own console script
+    result = subprocess.run(
         [SLUICE, "local", "demo", "--events", "200", "--database-url", database_factory.create()],
         capture_output=True,
         text=True,
