@@ -90,37 +90,47 @@ def _receiver_name(node: ast.AST) -> str | None:
     return None
 
 
+def _string_built_sql(node: ast.expr) -> str | None:
+    """Which rule-1 violation ``node`` is, if any: SQL-shaped text made by interpolation, + / %, or str.format."""
+    if isinstance(node, ast.JoinedStr) or (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Mod)):
+        return "SQL built from strings" if looks_like_sql(_literal_text(node)) else None
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "format"
+        and looks_like_sql(_literal_text(node.func.value))
+    ):
+        return "SQL built with str.format"
+    return None
+
+
+def _unsafe_statement(node: ast.expr, path: str) -> bool:
+    """True when ``node`` executes, on a connection or cursor, something other than a literal, constant or sql.*."""
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in EXECUTING):
+        return False
+    receiver = _receiver_name(node.func.value)
+    if receiver is None or not DATABASE_RECEIVER.match(receiver) or not node.args:
+        return False
+    statement = node.args[0]
+    return not (
+        (isinstance(statement, ast.Constant) and isinstance(statement.value, str))
+        or (isinstance(statement, ast.Name) and CONSTANT.match(statement.id) is not None)
+        or _is_sql_composition(statement)
+        or (path, ast.unparse(statement)) in ACKNOWLEDGED
+    )
+
+
 def scan(source: str, path: str) -> list[Finding]:
     """Every place in ``source`` that breaks one of the two rules (see the module docstring)."""
-    tree = ast.parse(source)
     findings: list[Finding] = []
-    for node in ast.walk(tree):
-        built = isinstance(node, ast.JoinedStr) or (
-            isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Mod) and _literal_text(node)
-        )
-        formatted = (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Attribute)
-            and node.func.attr == "format"
-            and isinstance(node.func.value, ast.Constant)
-        )
-        if built and looks_like_sql(_literal_text(node)):
-            findings.append(Finding(path, node.lineno, "SQL built from strings", ast.unparse(node)))
-        if formatted and looks_like_sql(_literal_text(node.func.value)):  # type: ignore[union-attr]
-            findings.append(Finding(path, node.lineno, "SQL built with str.format", ast.unparse(node)))
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in EXECUTING:
-            receiver = _receiver_name(node.func.value)
-            if receiver is None or not DATABASE_RECEIVER.match(receiver) or not node.args:
-                continue
-            statement = node.args[0]
-            allowed = (
-                (isinstance(statement, ast.Constant) and isinstance(statement.value, str))
-                or (isinstance(statement, ast.Name) and CONSTANT.match(statement.id) is not None)
-                or _is_sql_composition(statement)
-                or (path, ast.unparse(statement)) in ACKNOWLEDGED
-            )
-            if not allowed:
-                findings.append(Finding(path, node.lineno, "statement not a literal or sql.*", ast.unparse(node)))
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.expr):
+            continue
+        rule = _string_built_sql(node)
+        if rule is not None:
+            findings.append(Finding(path, node.lineno, rule, ast.unparse(node)))
+        if _unsafe_statement(node, path):
+            findings.append(Finding(path, node.lineno, "statement not a literal or sql.*", ast.unparse(node)))
     return findings
 
 
