@@ -1,0 +1,203 @@
+"""Least privilege on the synthesized templates: no ``*`` resource or action where a specific one exists.
+
+Every identity policy in every stage's template (IAM policies, roles' inline policies, managed policies), and the
+dev stage in Secrets Manager mode, is read statement by statement. A resource containing ``*`` (after CloudFormation
+intrinsics are spelled out) or an action ending in ``*`` fails the test unless it is acknowledged below with its
+reason; AWS managed policies are allowed by name only, each with its reason. Every acknowledgement must still match
+something, so the list cannot go stale. The per-grant details (send-only, scoped ``rds-db:connect``, one secret)
+are tested in ``tests/unit/cdk/``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+import aws_cdk as cdk
+import pytest
+
+from sluice_cdk.app import create_app, stack_name
+from sluice_cdk.config import STAGES, DatabaseAuth
+from sluice_cdk.stack import SluiceStack
+from tests.unit.cdk.helpers import CDK_CONTEXT, inline_code
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+SECRET_MODE: Final = "dev (secret auth)"
+IDENTITY_POLICY_TYPES: Final = frozenset({"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"})
+
+
+@dataclass(frozen=True)
+class Acknowledged:
+    """A wildcard resource accepted on purpose: for exactly these actions, on resources matching ``resource``."""
+
+    actions: frozenset[str]
+    resource: re.Pattern[str]
+    reason: str
+
+
+WILDCARD_RESOURCES: Final = (
+    Acknowledged(
+        frozenset({"xray:PutTraceSegments", "xray:PutTelemetryRecords"}),
+        re.compile(r"^\*$"),
+        "X-Ray's write actions support no resource-level permissions (Service Authorization Reference, AWS X-Ray: "
+        "resource types column empty); Lambda's active tracing needs them where a stage turns tracing on",
+    ),
+    Acknowledged(
+        frozenset({"lambda:InvokeFunction"}),
+        re.compile(r"^\$\{MigrationsFunction[0-9A-F]{8}\.Arn\}:\*$"),
+        "CDK's triggers.Trigger provider invokes the one migrations function; ':*' covers that function's "
+        "versions and aliases only (a qualified ARN), not any other function",
+    ),
+)
+MANAGED_POLICIES: Final = {
+    "AWSLambdaBasicExecutionRole": "CreateLogGroup/CreateLogStream/PutLogEvents for the function's own logs",
+    "AWSLambdaVPCAccessExecutionRole": (
+        "a function in a VPC must create and delete its network interfaces; those EC2 actions support no "
+        "resource-level permissions, so a custom policy would hold the same '*'"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One Allow statement of one identity policy, resources spelled out as text."""
+
+    template: str
+    policy: str
+    actions: frozenset[str]
+    resources: tuple[str, ...]
+
+
+def spelled(value: Any) -> str:
+    """A CloudFormation value as text: ``Ref`` and ``Fn::GetAtt`` become ``${Name}``/``${Name.Attribute}``."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return ",".join(spelled(item) for item in value)
+    if isinstance(value, dict) and len(value) == 1:
+        (function, argument), *_ = value.items()
+        if function == "Ref":
+            return f"${{{argument}}}"
+        if function == "Fn::GetAtt":
+            return f"${{{argument[0]}.{argument[1]}}}"
+        if function == "Fn::Join":
+            return str(argument[0]).join(spelled(part) for part in argument[1])
+        if function == "Fn::Sub":
+            return spelled(argument[0] if isinstance(argument, list) else argument)
+        return f"${{{function}}}"  # Fn::Select, Fn::Split, ...: a computed value, never a literal '*'
+    raise AssertionError(f"unexpected CloudFormation value {value!r}")
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def statements(name: str, template: dict[str, Any]) -> Iterator[Statement]:
+    for logical_id, resource in template["Resources"].items():
+        properties = resource.get("Properties", {})
+        documents: list[Any] = []
+        if resource["Type"] in IDENTITY_POLICY_TYPES:
+            documents.append(properties["PolicyDocument"])
+        if resource["Type"] == "AWS::IAM::Role":
+            documents.extend(policy["PolicyDocument"] for policy in properties.get("Policies", []))
+        for document in documents:
+            for statement in document["Statement"]:
+                if statement.get("Effect") != "Allow":
+                    continue
+                actions, resources = _as_list(statement["Action"]), _as_list(statement["Resource"])
+                yield Statement(name, logical_id, frozenset(actions), tuple(spelled(item) for item in resources))
+
+
+def managed_policy_names(template: dict[str, Any]) -> set[str]:
+    names = set()
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::IAM::Role":
+            for arn in resource.get("Properties", {}).get("ManagedPolicyArns", []):
+                text = spelled(arn)
+                assert ":iam::aws:policy/" in text, f"a customer managed policy is attached: {text}"
+                names.add(text.rsplit("/", 1)[-1])
+    return names
+
+
+@pytest.fixture(scope="module")
+def templates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    """Every stage as ``make synth`` builds it (cdk-nag included), and dev in Secrets Manager mode."""
+    app = create_app(context=CDK_CONTEXT, code=inline_code, outdir=str(tmp_path_factory.mktemp("cdk.out")))
+    assembly = app.synth()
+    found = {stage: assembly.get_stack_by_name(stack_name(stage)).template for stage in STAGES}
+    dev = STAGES["dev"]
+    secret_stage = dataclasses.replace(dev, database=dataclasses.replace(dev.database, auth=DatabaseAuth.SECRET))
+    secret_app = cdk.App(context=dict(CDK_CONTEXT), outdir=str(tmp_path_factory.mktemp("cdk.out")))
+    SluiceStack(secret_app, "SecretMode", config=secret_stage, code=inline_code())
+    found[SECRET_MODE] = secret_app.synth().get_stack_by_name("SecretMode").template
+    return found
+
+
+def _acknowledgement(statement: Statement, resource: str) -> Acknowledged | None:
+    for acknowledged in WILDCARD_RESOURCES:
+        if statement.actions <= acknowledged.actions and acknowledged.resource.match(resource):
+            return acknowledged
+    return None
+
+
+def test_no_policy_grants_a_wildcard_resource_unless_acknowledged(templates: dict[str, dict[str, Any]]) -> None:
+    all_statements = [s for name, template in templates.items() for s in statements(name, template)]
+    unacknowledged = [
+        f"{s.template}: {s.policy} {sorted(s.actions)} on {resource}"
+        for s in all_statements
+        for resource in s.resources
+        if "*" in resource and _acknowledgement(s, resource) is None
+    ]
+
+    assert len(all_statements) > 10  # the reader found the grants
+    assert unacknowledged == []
+
+
+def test_no_policy_grants_a_wildcard_action(templates: dict[str, dict[str, Any]]) -> None:
+    wildcards = [
+        f"{s.template}: {s.policy} {action}"
+        for name, template in templates.items()
+        for s in statements(name, template)
+        for action in s.actions
+        if "*" in action
+    ]
+
+    assert wildcards == []
+
+
+def test_every_acknowledged_wildcard_is_still_needed(templates: dict[str, dict[str, Any]]) -> None:
+    used = {
+        _acknowledgement(s, resource)
+        for name, template in templates.items()
+        for s in statements(name, template)
+        for resource in s.resources
+        if "*" in resource
+    }
+
+    assert set(WILDCARD_RESOURCES) <= used
+    assert all(acknowledged.reason for acknowledged in WILDCARD_RESOURCES)
+
+
+def test_only_the_acknowledged_aws_managed_policies_are_attached(templates: dict[str, dict[str, Any]]) -> None:
+    attached = set().union(*(managed_policy_names(template) for template in templates.values()))
+
+    assert attached == set(MANAGED_POLICIES)
+
+
+def test_secret_mode_reads_exactly_one_secret_and_iam_mode_none(templates: dict[str, dict[str, Any]]) -> None:
+    def secret_reads(name: str) -> set[tuple[str, tuple[str, ...]]]:
+        return {
+            (s.policy, s.resources)
+            for s in statements(name, templates[name])
+            if any(action.startswith("secretsmanager:") for action in s.actions) and "Proxy" not in s.policy
+        }
+
+    consumer_and_migrations = secret_reads(SECRET_MODE)
+
+    assert secret_reads("dev") == set()
+    assert {policy.split("Function")[0] for policy, _ in consumer_and_migrations} == {"Consumer", "Migrations"}
+    assert {resources for _, resources in consumer_and_migrations} == {("${DatabaseSecretAttachmentE5D1B020}",)}
