@@ -1,0 +1,7 @@
+"""Security fixtures: the reliability suite's loopback PostgreSQL proxy (its password check plays credentials)."""
+
+from __future__ import annotations
+
+from tests.integration.reliability.conftest import pg_proxy, pg_upstream
+
+__all__ = ["pg_proxy", "pg_upstream"]
