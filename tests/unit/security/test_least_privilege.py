@@ -10,23 +10,15 @@ are tested in ``tests/unit/cdk/``.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-import aws_cdk as cdk
-import pytest
-
-from sluice_cdk.app import create_app, stack_name
-from sluice_cdk.config import STAGES, DatabaseAuth
-from sluice_cdk.stack import SluiceStack
-from tests.unit.cdk.helpers import CDK_CONTEXT, inline_code
+from tests.unit.security.conftest import SECRET_MODE
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-SECRET_MODE: Final = "dev (secret auth)"
 IDENTITY_POLICY_TYPES: Final = frozenset({"AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"})
 
 
@@ -121,20 +113,6 @@ def managed_policy_names(template: dict[str, Any]) -> set[str]:
                 assert ":iam::aws:policy/" in text, f"a customer managed policy is attached: {text}"
                 names.add(text.rsplit("/", 1)[-1])
     return names
-
-
-@pytest.fixture(scope="module")
-def templates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
-    """Every stage as ``make synth`` builds it (cdk-nag included), and dev in Secrets Manager mode."""
-    app = create_app(context=CDK_CONTEXT, code=inline_code, outdir=str(tmp_path_factory.mktemp("cdk.out")))
-    assembly = app.synth()
-    found = {stage: assembly.get_stack_by_name(stack_name(stage)).template for stage in STAGES}
-    dev = STAGES["dev"]
-    secret_stage = dataclasses.replace(dev, database=dataclasses.replace(dev.database, auth=DatabaseAuth.SECRET))
-    secret_app = cdk.App(context=dict(CDK_CONTEXT), outdir=str(tmp_path_factory.mktemp("cdk.out")))
-    SluiceStack(secret_app, "SecretMode", config=secret_stage, code=inline_code())
-    found[SECRET_MODE] = secret_app.synth().get_stack_by_name("SecretMode").template
-    return found
 
 
 def _acknowledgement(statement: Statement, resource: str) -> Acknowledged | None:
