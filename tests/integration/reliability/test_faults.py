@@ -454,9 +454,7 @@ def test_a_replay_killed_mid_way_then_rerun_stores_each_event_once(
 
 def _sluice(pipeline: LocalPipeline, prefix: list[str]) -> subprocess.CompletedProcess[str]:
     arguments = ["dlq", "replay", "-q", pipeline.dlq_url, "--visibility-timeout", str(REPLAY_VISIBILITY_SECONDS)]
-    return subprocess.run(
-        [*prefix, *arguments], capture_output=True, text=True, check=False, timeout=120
-    )
+    return subprocess.run([*prefix, *arguments], capture_output=True, text=True, check=False, timeout=120)
 
 
 def _dlq_depth(pipeline: LocalPipeline) -> int:
