@@ -45,7 +45,7 @@ def _finish(queues: Queues, sqs_endpoint: str, runs: int) -> int:
     """Rerun the replay, unharmed, until the DLQ is empty; return how many runs it took in all."""
     while queues.depth(queues.dlq_url) and runs < MAX_RUNS:
         time.sleep(VISIBILITY_TIMEOUT + 0.2)  # let a killed run's in-flight messages reappear
-        subprocess.run(  # noqa: S603 - our own console script, fixed arguments
+        subprocess.run(
             [SLUICE, *_replay_args(queues)], env=_environment(sqs_endpoint), capture_output=True, check=False
         )
         runs += 1
@@ -68,7 +68,7 @@ def _visible(queues: Queues) -> int:
 def _start_replay(queues: Queues, sqs_endpoint: str) -> subprocess.Popen[str]:
     """Start ``sluice dlq replay`` and return once it has received its first messages (or ended)."""
     before = _visible(queues)
-    process = subprocess.Popen(  # noqa: S603 - our own console script, fixed arguments
+    process = subprocess.Popen(
         [SLUICE, *_replay_args(queues)],
         env=_environment(sqs_endpoint),
         stdout=subprocess.PIPE,
@@ -116,7 +116,7 @@ def test_replay_killed_between_a_confirmed_send_and_the_delete_loses_nothing(que
     # when: three runs each killed just before a random delete, then rerun until done
     announced = []
     for _ in range(3):
-        result = subprocess.run(  # noqa: S603 - the test's own fault-injection script, fixed arguments
+        result = subprocess.run(
             [sys.executable, CRASH_REPLAY, str(rng.randint(1, 4)), "--", *_replay_args(queues)],
             env=_environment(sqs_endpoint),
             capture_output=True,

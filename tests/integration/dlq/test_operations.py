@@ -207,7 +207,7 @@ def test_missing_credentials_are_one_line(queues: Queues, sqs_endpoint: str, tmp
         "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
     }
 
-    result = subprocess.run(  # noqa: S603 - our own console script, fixed arguments
+    result = subprocess.run(
         [SLUICE, "dlq", "stats", "-q", queues.dlq_url], env=environment, capture_output=True, text=True, check=False
     )
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final
 
-import jmespath  # type: ignore[import-untyped]  # jmespath ships no type information (types-jmespath does)
+import jmespath
 
 from sluice_shared.errors import PermanentError
 
