@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 
 import psycopg
 import pytest
-from tests.support.factories import event_body
-from tests.unit.consumer.sqs_events import sqs_event
 
 from sluice_cli.app import EXIT_FAILED, main
 from sluice_consumer.repository import COUNT_EVENTS
+from tests.support.factories import event_body
+from tests.unit.consumer.sqs_events import sqs_event
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -8,6 +8,7 @@ from sluice_cli.app import EXIT_FAILED, main
 
 if TYPE_CHECKING:
     import pytest
+
     from tests.support.postgres import DatabaseFactory
 
 

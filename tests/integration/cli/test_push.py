@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING
 
 import boto3
 import pytest
-from tests.integration.ingest.drain import Drainer
 
 from sluice_cli.app import main
 from sluice_cli.generate import generate_events
 from sluice_shared.catalog import default_registry
 from sluice_shared.contract import validate_event
 from sluice_shared.errors import InvalidMessageError
+from tests.integration.ingest.drain import Drainer
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient

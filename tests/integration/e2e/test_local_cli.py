@@ -16,9 +16,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from tests.support.factories import event_dict
 
 from sluice_shared import environment as env
+from tests.support.factories import event_dict
 
 SLUICE = str(Path(sys.executable).parent / "sluice")
 START_LIMIT_SECONDS = 120

@@ -6,11 +6,11 @@ import json
 from collections import Counter
 
 import pytest
-from tests.support.factories import event_dict
 
 from sluice_cli.local.demo import DemoPlan, run_demo
 from sluice_cli.local.pipeline import LocalPipeline, PipelineConfig
 from sluice_shared.topology import QueueTopology
+from tests.support.factories import event_dict
 
 TOPOLOGY = QueueTopology(consumer_timeout_seconds=2, batch_size=20, batching_window_seconds=1).validate()
 

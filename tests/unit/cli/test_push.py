@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import pytest
 from botocore.stub import ANY, Stubber
-from tests.support.factories import event_dict
 
 from sluice_cli import push as push_module
 from sluice_cli.app import main
@@ -20,6 +19,7 @@ from sluice_shared.errors import (
     QueueUnavailableError,
 )
 from sluice_shared.publisher import EventResult, EventStatus, PublishReceipt
+from tests.support.factories import event_dict
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -4,9 +4,9 @@ import json
 from typing import TYPE_CHECKING
 
 import pytest
-from tests.unit.cli.dlq.fakes import dead_letter
 
 from sluice_cli.dlq.archive import ArchiveError, JsonLinesArchive, archive_line
+from tests.unit.cli.dlq.fakes import dead_letter
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -3,10 +3,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from tests.unit.cli.dlq.fakes import NOW, dead_letter
 
 from sluice_cli.dlq.filters import InvalidFilterError, MessageFilter, parse_duration
 from sluice_cli.dlq.messages import MAX_RECEIVE_COUNT_EXCEEDED
+from tests.unit.cli.dlq.fakes import NOW, dead_letter
 
 
 @pytest.mark.parametrize(

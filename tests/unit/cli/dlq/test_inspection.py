@@ -2,12 +2,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from tests.unit.cli.dlq.fakes import NOW, FakeQueue, dead_letter, queue_info
-
 from sluice_cli.dlq.inspection import NO_EVENT_TYPE, collect_stats, peek
 from sluice_cli.dlq.messages import MAX_RECEIVE_COUNT_EXCEEDED
 from sluice_cli.dlq.purge import purge_older_than
 from sluice_shared.errors import ConstraintViolationError, QueueUnavailableError, UnknownEventTypeError
+from tests.unit.cli.dlq.fakes import NOW, FakeQueue, dead_letter, queue_info
 
 DLQ = queue_info("events-dlq")
 

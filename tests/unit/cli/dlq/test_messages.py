@@ -2,11 +2,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from tests.unit.cli.dlq.fakes import NOW, dead_letter
-
 from sluice_cli.dlq.messages import MAX_RECEIVE_COUNT_EXCEEDED, UNREADABLE_REASON, DeadLetter
 from sluice_shared.dead_letter import PACKED_REASON
 from sluice_shared.errors import UnknownEventTypeError
+from tests.unit.cli.dlq.fakes import NOW, dead_letter
 
 
 def test_reads_ids_types_reason_and_age_from_a_received_message() -> None:

@@ -7,10 +7,10 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
-from tests.unit.cli.dlq.fakes import dead_letter
 
 from sluice_cli.dlq.queue import MoveTask, QueueInfo, RedriveUnsupportedError, SqsDeadLetterQueue, SqsQueues
 from sluice_shared.errors import QueueAccessDeniedError, QueueNotFoundError, QueueUnavailableError
+from tests.unit.cli.dlq.fakes import dead_letter
 
 URL = "https://sqs.us-east-1.amazonaws.com/123456789012/events-dlq"
 ARN = "arn:aws:sqs:us-east-1:123456789012:events-dlq"

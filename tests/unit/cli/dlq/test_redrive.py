@@ -2,10 +2,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tests.unit.cli.dlq.fakes import FakeFinder, queue_info
-
 from sluice_cli.dlq.queue import MoveTask, QueueInfo
 from sluice_cli.dlq.redrive import cancel_redrive, redrive_status, start_redrive
+from tests.unit.cli.dlq.fakes import FakeFinder, queue_info
 
 DLQ = queue_info("events-dlq")
 SOURCE = queue_info("events")

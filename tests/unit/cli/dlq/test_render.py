@@ -5,12 +5,12 @@ from datetime import timedelta
 
 import pytest
 from rich.console import Console
-from tests.unit.cli.dlq.fakes import NOW, dead_letter
 
 from sluice_cli.dlq.inspection import DlqStats
 from sluice_cli.dlq.queue import QueueDepth
 from sluice_cli.dlq.render import format_age, peek_table, print_replay_summary, stats_table
 from sluice_cli.dlq.replay import ReplayFailure, ReplayReport
+from tests.unit.cli.dlq.fakes import NOW, dead_letter
 
 
 def _text(renderable: object, width: int = 200) -> str:

@@ -5,13 +5,13 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import pytest
-from tests.unit.cli.dlq.fakes import NOW, FakeFinder, FakeQueue, FakeSender, dead_letter, queue_info
 
 from sluice_cli.dlq.archive import JsonLinesArchive
 from sluice_cli.dlq.filters import MessageFilter
 from sluice_cli.dlq.replay import NoTargetError, ReplayOptions, ReplayReport, SourceQueues, replay
 from sluice_shared.dead_letter import ATTRIBUTE_PREFIX
 from sluice_shared.errors import QueueNotFoundError, QueueUnavailableError
+from tests.unit.cli.dlq.fakes import NOW, FakeFinder, FakeQueue, FakeSender, dead_letter, queue_info
 
 if TYPE_CHECKING:
     from pathlib import Path

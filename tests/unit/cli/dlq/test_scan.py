@@ -2,10 +2,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tests.unit.cli.dlq.fakes import FakeQueue, dead_letter, queue_info
-
 from sluice_cli.dlq.scan import Scan
 from sluice_shared.errors import QueueUnavailableError
+from tests.unit.cli.dlq.fakes import FakeQueue, dead_letter, queue_info
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
