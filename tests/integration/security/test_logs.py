@@ -14,11 +14,12 @@ import io
 import json
 import logging
 import uuid
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import boto3
 import pytest
 from psycopg.conninfo import conninfo_to_dict
+from pydantic import AfterValidator, BaseModel
 
 from sluice_cli.generate import generate_events
 from sluice_consumer import runtime
@@ -31,6 +32,7 @@ from sluice_ingest.handler import SERVICE as INGEST_SERVICE
 from sluice_ingest.handler import lambda_handler as ingest_handler
 from sluice_ingest.handler import metrics as ingest_metrics
 from sluice_ingest.settings import IngestSettings
+from sluice_shared.registry import PayloadRegistry
 from tests.support.events import load_event
 from tests.support.factories import event_body
 from tests.unit.consumer.sqs_events import sqs_event
@@ -264,3 +266,59 @@ def _post(body: str) -> int:
     finally:
         ingest_metrics.clear_metrics()
     return int(response["statusCode"])
+
+
+# --- redaction of named payload fields -----------------------------------------------------------------------
+
+CARD_NUMBER: Final = "4111111111111112"  # fails the Luhn check below
+
+
+def _luhn(number: str) -> str:
+    digits = [int(digit) for digit in reversed(number)]
+    total = sum(digits[0::2]) + sum(sum(divmod(2 * digit, 10)) for digit in digits[1::2])
+    if total % 10:
+        # A validator that quotes the value it refuses, as hand-written validators often do.
+        raise ValueError(f"{number} fails the Luhn check")
+    return number
+
+
+class CardCharged(BaseModel):
+    """A payload model of the kind users register: its validator echoes the refused value."""
+
+    card_number: Annotated[str, AfterValidator(_luhn)]
+
+
+def card_registry() -> PayloadRegistry:
+    """``SLUICE_PAYLOAD_REGISTRY`` target for the redaction test."""
+    registry = PayloadRegistry()
+    registry.register("card.charged", CardCharged)
+    return registry
+
+
+# Known gap, reported to the ingest engineer (their code was still changing): SLUICE_REDACT_FIELDS is read into
+# every unit's settings, but nothing applies sluice_shared.observability.redact yet. The one INFO line that can
+# carry a payload value is ingest's "events ingested": its rejected results quote each field error's reason, and a
+# user's validator may quote the value. The fix: in sluice_ingest.handler, mask the reasons (and the summary
+# message) of field errors whose path names a redacted field before logging. The consumer logs codes only.
+@pytest.mark.xfail(strict=True, reason="SLUICE_REDACT_FIELDS is not applied to ingest's log of rejected events")
+def test_a_redacted_fields_value_quoted_by_a_validator_stays_out_of_the_ingest_log(
+    logs: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    sender = FakeSender()
+    settings = IngestSettings(
+        queue_url=sender.queue_url,
+        payload_registry=f"{__name__}:card_registry",
+        redact_fields=("card_number",),
+    )
+    ingest_runtime.configure(settings, sender=sender)
+    event = json.loads(event_body(event_type="card.charged", payload={"card_number": CARD_NUMBER}))
+    try:
+        status = _post(json.dumps(event))
+    finally:
+        ingest_runtime.configure()
+
+    output = logs()
+    assert status == 422
+    assert '"message":"events ingested"' in output
+    assert_nothing_leaked(output, {CARD_NUMBER})
