@@ -17,14 +17,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from sluice_cli.console import err, out
-from sluice_consumer import runtime
-from sluice_consumer.context import LocalContext
-from sluice_consumer.settings import ConsumerSettings
 from sluice_shared import environment as env
 from sluice_shared.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    from sluice_consumer.settings import ConsumerSettings
+
+# The consumer (psycopg, its pool, its settings) is imported by the command that runs it: importing it here
+# would cost every `sluice` command ~0.6 s of start-up.
 
 __all__ = ["InvalidEventFileError", "consume", "load_event_file", "run_handler"]
 
@@ -79,6 +81,8 @@ def run_handler(event: dict[str, Any], settings: ConsumerSettings, *, timeout_s:
         ConfigurationError: invalid settings or an event that is not an SQS event.
         DatabaseUnavailableError: the database cannot be reached.
     """
+    from sluice_consumer import runtime  # noqa: PLC0415 - see the module note
+    from sluice_consumer.context import LocalContext  # noqa: PLC0415
     from sluice_consumer.handler import lambda_handler  # noqa: PLC0415
 
     runtime.configure(settings)
@@ -127,7 +131,9 @@ def consume(
         overrides["database_url"] = database_url
     if dlq_url is not None:
         overrides["dlq_url"] = dlq_url
-    settings = runtime.load_settings(**overrides)
+    from sluice_consumer.runtime import load_settings  # noqa: PLC0415 - see the module note
+
+    settings = load_settings(**overrides)
     response = run_handler(event, settings, timeout_s=timeout)
     out.print(json.dumps(response, indent=2), markup=False)
     failed = len(response.get("batchItemFailures", []))
