@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any, Final
 
 import psycopg
 
-from sluice_cli.local.handlers import serialized
 from sluice_consumer import runtime
 from sluice_consumer.database import Database, build_credentials
 from sluice_consumer.dead_letters import SqsDeadLetterSink
@@ -210,16 +209,22 @@ class ConsumerUnderTest:
 
     def handler(self) -> Invocation:
         """The Lambda handler to give the pipeline (``LocalPipeline(consumer=...)``)."""
-        return serialized(self._invoke, after=metrics.clear_metrics)
+        return self._invoke
 
     def _invoke(self, event: dict[str, Any], context: Any) -> Any:
-        if not self._configured:
-            self._configure()
-        self.invocations += 1
-        self.events.append(event)
-        if self.around is None:
-            return lambda_handler(event, context)
-        return self.around(self.invocations, lambda_handler, event, context)
+        # One invocation at a time, as in one Lambda execution environment (the local pipeline's own handlers
+        # are serialized the same way).
+        with self._lock:
+            if not self._configured:
+                self._configure()
+            self.invocations += 1
+            self.events.append(event)
+            try:
+                if self.around is None:
+                    return lambda_handler(event, context)
+                return self.around(self.invocations, lambda_handler, event, context)
+            finally:
+                metrics.clear_metrics()  # Powertools keeps disabled metrics and prints them at 100 (see handlers.py)
 
     def _configure(self) -> None:
         assert self.pipeline is not None, "attach the pipeline first: consumer.pipeline = pipeline"
@@ -228,6 +233,8 @@ class ConsumerUnderTest:
         real = BatchSender(dlq_url, client=self.pipeline.sqs)
         sender: MessageSender = real if self.wrap_sender is None else self.wrap_sender(real)
         store: EventStore | None = None
+        if self._database is not None:
+            self._database.close()
         if self.wrap_store is not None:
             self._database = Database(build_credentials(settings), connect_timeout_s=settings.db_connect_timeout_s)
             store = self.wrap_store(
@@ -253,6 +260,12 @@ class ConsumerUnderTest:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    def deliveries(self) -> Counter[str]:
+        """How many times each event id was delivered, over every invocation so far."""
+        return Counter(
+            event_id for number in range(1, len(self.events) + 1) for event_id in self.message_event_ids(number)
+        )
 
     def message_event_ids(self, invocation: int) -> list[str]:
         """The event ids in the bodies of invocation ``invocation`` (1-based), where the body has one."""
