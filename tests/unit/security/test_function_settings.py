@@ -9,12 +9,15 @@ package (``tests/integration/security/test_tls.py`` shows that verification is r
 
 from __future__ import annotations
 
+import json
 from importlib.resources import files
 from typing import TYPE_CHECKING, Any, Final
 
+import boto3
+from botocore.stub import Stubber
 from psycopg.conninfo import conninfo_to_dict
 
-from sluice_consumer.database import AMAZON_ROOT_CA_BUNDLE, build_credentials
+from sluice_consumer.database import AMAZON_ROOT_CA_BUNDLE, SecretCredentials, build_credentials
 from sluice_consumer.settings import ConsumerSettings
 from sluice_shared import environment as env
 
@@ -26,7 +29,10 @@ if TYPE_CHECKING:
 QUIET_ENOUGH: Final = frozenset({"INFO", "WARNING", "ERROR", "CRITICAL"})
 SECRET_LOOKING: Final = ("PASSWORD", "SECRET_KEY", "TOKEN", "CREDENTIAL")
 FAKE_AWS: Final = {"AWS_ACCESS_KEY_ID": "AKIAFAKE", "AWS_SECRET_ACCESS_KEY": "fake", "AWS_DEFAULT_REGION": "eu-west-1"}
-PROXY_ENDPOINT: Final = "proxy.example.internal"
+PLACEHOLDERS: Final = {
+    env.DB_HOST: "proxy.example.internal",
+    env.DB_SECRET_ARN: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:sluice-AbCdEf",
+}
 
 
 def sluice_functions(templates: dict[str, dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -65,12 +71,29 @@ def test_database_clients_verify_the_proxy_against_the_bundled_amazon_roots(
     bundled = str(files("sluice_consumer").joinpath(AMAZON_ROOT_CA_BUNDLE))
 
     assert len(clients) == 2 * len(templates)  # the consumer and the migrations
+    kinds: set[str] = set()
     for where, variables in clients:
         assert variables[env.DB_SSLMODE] == "verify-full", where
         assert env.DB_SSLROOTCERT not in variables, where
-        if variables[env.DB_IAM_AUTH] == "true":
-            # The settings the function builds from exactly these variables (the proxy endpoint is a token here).
-            as_set = {name: value if isinstance(value, str) else PROXY_ENDPOINT for name, value in variables.items()}
-            settings = ConsumerSettings.model_validate(as_set)
-            params = conninfo_to_dict(build_credentials(settings).conninfo())
-            assert (params["sslmode"], params["sslrootcert"]) == ("verify-full", bundled), where
+        # The credentials the function builds from exactly these variables (tokens such as the proxy endpoint and
+        # the secret's ARN are placeholders here); in secret mode the secret is read from a stubbed client.
+        as_set = {
+            name: value if isinstance(value, str) else PLACEHOLDERS.get(name, "token")
+            for name, value in variables.items()
+        }
+        credentials = build_credentials(ConsumerSettings.model_validate(as_set))
+        kinds.add(type(credentials).__name__)
+        if isinstance(credentials, SecretCredentials):
+            credentials._client = _stubbed_secret(as_set[env.DB_SECRET_ARN])
+        params = conninfo_to_dict(credentials.conninfo())
+        assert (params["sslmode"], params["sslrootcert"]) == ("verify-full", bundled), where
+    assert kinds == {"IamCredentials", "SecretCredentials"}
+
+
+def _stubbed_secret(arn: str) -> Any:
+    client = boto3.client("secretsmanager")
+    stubber = Stubber(client)
+    secret = json.dumps({"username": "sluice", "password": "not-a-real-password"})
+    stubber.add_response("get_secret_value", {"ARN": arn, "Name": "sluice", "SecretString": secret}, {"SecretId": arn})
+    stubber.activate()
+    return client
