@@ -250,14 +250,29 @@ def _read_events(request: HttpRequest, limits: IngestLimits) -> list[Any]:
     return [_with_event_id(event, None) for event in document]
 
 
+class _RepeatedKeyError(ValueError):
+    """An object in the body has the same key twice."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
 def _parse_json(body: bytes) -> Any:
     try:
-        return json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+        return json.loads(body.decode("utf-8"), parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
     except UnicodeDecodeError as exc:
         raise _RequestError(400, "malformed_json", "the body is not UTF-8 text") from exc
     except json.JSONDecodeError as exc:
+        # Some of json's messages end in "at" already ("Invalid control character at").
+        where = f"{exc.msg.removesuffix(' at')} at line {exc.lineno} column {exc.colno}"
+        raise _RequestError(400, "malformed_json", f"the body is not valid JSON: {where}") from exc
+    except _RepeatedKeyError as exc:
         raise _RequestError(
-            400, "malformed_json", f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+            400,
+            "malformed_json",
+            f"an object in the body repeats the key {exc.key!r}; JSON parsers disagree on which value wins, "
+            "so the body is refused rather than queued with a value its producer may not have meant",
         ) from exc
     except (ValueError, RecursionError) as exc:
         raise _RequestError(400, "malformed_json", f"the body is not valid JSON: {exc}") from exc
@@ -266,6 +281,18 @@ def _parse_json(body: bytes) -> Any:
 def _reject_constant(name: str) -> Any:
     # Python's json reads NaN and Infinity; JSON (RFC 8259) has no such values.
     raise ValueError(f"{name} is not a JSON value")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # The consumer refuses repeated keys too (sluice_shared.contract): the door must not resolve them silently.
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _RepeatedKeyError(key)
+            seen.add(key)
+    return document
 
 
 def _idempotency_key(request: HttpRequest) -> str | None:
