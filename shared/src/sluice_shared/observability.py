@@ -17,7 +17,16 @@ from aws_lambda_powertools import Logger, Metrics
 if TYPE_CHECKING:
     from aws_lambda_powertools import Tracer
 
-__all__ = ["METRICS_NAMESPACE", "REDACTED", "build_logger", "build_metrics", "get_tracer", "redact", "subsegment"]
+__all__ = [
+    "METRICS_NAMESPACE",
+    "REDACTED",
+    "build_logger",
+    "build_metrics",
+    "get_tracer",
+    "redact",
+    "redact_field_errors",
+    "subsegment",
+]
 
 METRICS_NAMESPACE: Final = "Sluice"
 REDACTED: Final = "***"
@@ -63,3 +72,30 @@ def redact(value: Any, fields: frozenset[str] | set[str] | tuple[str, ...]) -> A
     if isinstance(value, list | tuple):
         return [redact(item, fields) for item in value]
     return value
+
+
+def redact_field_errors(
+    error: Mapping[str, Any], fields: frozenset[str] | set[str] | tuple[str, ...]
+) -> dict[str, Any]:
+    """A copy of an error dict (``code``, ``message``, ``fields: [{field, reason}]``) safe to log.
+
+    A reason about a field named in ``fields`` (any segment of its dotted path) is masked, and so is the
+    summary ``message``, which repeats the first reason: a payload model's validator may quote the value it
+    refused ("4111... fails the Luhn check").
+    """
+    copy = dict(error)
+    if not fields or not isinstance(error.get("fields"), list):
+        return copy
+    masked = False
+    items: list[Any] = []
+    for item in error["fields"]:
+        path = str(item.get("field") or "") if isinstance(item, Mapping) else ""
+        if any(segment in fields for segment in path.split(".")):
+            items.append({**item, "reason": REDACTED})
+            masked = True
+        else:
+            items.append(item)
+    copy["fields"] = items
+    if masked:
+        copy["message"] = REDACTED
+    return copy

@@ -295,12 +295,8 @@ def card_registry() -> PayloadRegistry:
     return registry
 
 
-# Known gap, reported to the ingest engineer (their code was still changing): SLUICE_REDACT_FIELDS is read into
-# every unit's settings, but nothing applies sluice_shared.observability.redact yet. The one INFO line that can
-# carry a payload value is ingest's "events ingested": its rejected results quote each field error's reason, and a
-# user's validator may quote the value. The fix: in sluice_ingest.handler, mask the reasons (and the summary
-# message) of field errors whose path names a redacted field before logging. The consumer logs codes only.
-@pytest.mark.xfail(strict=True, reason="SLUICE_REDACT_FIELDS is not applied to ingest's log of rejected events")
+# The one INFO line that can carry a payload value is ingest's "events ingested": its rejected results quote each
+# field error's reason, and a user's validator may quote the value. The consumer logs error codes only.
 def test_a_redacted_fields_value_quoted_by_a_validator_stays_out_of_the_ingest_log(
     logs: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

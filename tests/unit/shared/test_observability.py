@@ -4,7 +4,7 @@ import subprocess
 import sys
 import textwrap
 
-from sluice_shared.observability import REDACTED, redact, subsegment
+from sluice_shared.observability import REDACTED, redact, redact_field_errors, subsegment
 
 # A fresh interpreter shows what a cold start really imports.
 _IMPORTS_AFTER_A_SUBSEGMENT = textwrap.dedent(
@@ -44,3 +44,33 @@ def test_redact_masks_named_fields_at_any_depth_and_leaves_the_input_alone() -> 
 
     assert masked == {"email": REDACTED, "lines": [{"card": REDACTED, "sku": "x"}], "note": "keep"}
     assert payload["email"] == "a@b.c"
+
+
+def test_reasons_about_redacted_fields_and_the_summary_are_masked_for_logs() -> None:
+    error = {
+        "code": "invalid_message",
+        "message": "payload.card.number: 4111 fails the Luhn check (and 1 more)",
+        "fields": [
+            {"field": "payload.card.number", "reason": "4111 fails the Luhn check"},
+            {"field": "payload.amount", "reason": "Input should be a valid integer"},
+        ],
+    }
+
+    logged = redact_field_errors(error, {"number"})
+
+    assert logged == {
+        "code": "invalid_message",
+        "message": REDACTED,
+        "fields": [
+            {"field": "payload.card.number", "reason": REDACTED},
+            {"field": "payload.amount", "reason": "Input should be a valid integer"},
+        ],
+    }
+    assert error["message"].startswith("payload.card.number: 4111")
+
+
+def test_errors_about_other_fields_are_logged_as_they_are() -> None:
+    error = {"code": "invalid_message", "message": "m", "fields": [{"field": "payload.amount", "reason": "r"}]}
+
+    assert redact_field_errors(error, {"number"}) == error
+    assert redact_field_errors(error, ()) == error

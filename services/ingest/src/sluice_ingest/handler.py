@@ -10,12 +10,12 @@ from sluice_ingest.logic import CorrelationIdPolicy, IngestLimits, handle_invoca
 from sluice_ingest.runtime import get_publisher, get_settings
 from sluice_ingest.settings import LAMBDA_SYNC_PAYLOAD_BYTES, current_trace_header
 from sluice_shared.errors import ConfigurationError
-from sluice_shared.observability import build_logger, build_metrics
+from sluice_shared.observability import build_logger, build_metrics, redact_field_errors
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-    from sluice_shared.publisher import PublishReceipt
+    from sluice_shared.publisher import EventResult, PublishReceipt
 
 __all__ = ["lambda_handler"]
 
@@ -30,8 +30,10 @@ metrics = build_metrics(SERVICE)
 def lambda_handler(event: Any, context: LambdaContext) -> Any:
     """Validate and enqueue the events of one request (see :mod:`sluice_ingest.logic` for status codes)."""
     receipt: PublishReceipt | None = None
+    redacted: frozenset[str] = frozenset()
     try:
         settings = get_settings()
+        redacted = frozenset(settings.redact_fields)
         outcome = handle_invocation(
             event,
             publisher=get_publisher,
@@ -51,7 +53,7 @@ def lambda_handler(event: Any, context: LambdaContext) -> Any:
             "events ingested",
             extra={
                 "queued": len(receipt.queued),
-                "rejected": [result.to_dict() for result in receipt.rejected[:LOGGED_RESULTS]],
+                "rejected": [_loggable(result, redacted) for result in receipt.rejected[:LOGGED_RESULTS]],
                 "failed": [result.to_dict() for result in receipt.failed[:LOGGED_RESULTS]],
             },
         )
@@ -60,6 +62,14 @@ def lambda_handler(event: Any, context: LambdaContext) -> Any:
         if outcome.reraise:
             raise outcome.error
     return outcome.response
+
+
+def _loggable(result: EventResult, redacted: frozenset[str]) -> dict[str, Any]:
+    # The client gets every reason (it sent the values); the log masks reasons about SLUICE_REDACT_FIELDS.
+    data = result.to_dict()
+    if "error" in data:
+        data["error"] = redact_field_errors(data["error"], redacted)
+    return data
 
 
 def _count(receipt: PublishReceipt | None) -> None:
