@@ -115,3 +115,25 @@ def test_an_answer_without_status_code_is_a_200_with_the_json():
     answer = http_answer({"accepted": 3})
 
     assert answer == HttpAnswer(200, (("content-type", "application/json"),), json.dumps({"accepted": 3}).encode())
+
+
+def test_a_text_body_that_is_not_utf8_is_passed_on_base64_encoded():
+    event = function_url_event(
+        method="POST",
+        target="/events",
+        headers=[("Content-Type", "application/json")],
+        body=b'{"x": "\xc3\x28"}',
+        source_ip="127.0.0.1",
+        region="us-east-1",
+    )
+
+    assert (event["body"], event["isBase64Encoded"]) == (base64.b64encode(b'{"x": "\xc3\x28"}').decode(), True)
+
+
+def test_a_request_without_a_body_has_no_body_field():
+    event = function_url_event(
+        method="POST", target="/events", headers=[], body=b"", source_ip="127.0.0.1", region="us-east-1"
+    )
+
+    assert "body" not in event
+    assert event["isBase64Encoded"] is False

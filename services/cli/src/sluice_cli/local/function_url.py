@@ -109,13 +109,20 @@ def function_url_event(
         "time": when.strftime("%d/%b/%Y:%H:%M:%S +0000"),
         "timeEpoch": int(when.timestamp() * 1000),
     }
-    if body:
-        text = _is_text(joined.get("content-type", ""))
-        event["body"] = body.decode("utf-8") if text else base64.b64encode(body).decode("ascii")
-        event["isBase64Encoded"] = not text
-    else:
-        event["isBase64Encoded"] = False
+    event["body"], event["isBase64Encoded"] = _event_body(body, content_type=joined.get("content-type", ""))
+    if not body:
+        del event["body"]
     return event
+
+
+def _event_body(body: bytes, *, content_type: str) -> tuple[str, bool]:
+    """The event's ``body`` and ``isBase64Encoded``: text types as text, anything else (or bad UTF-8) as base64."""
+    if body and _is_text(content_type):
+        try:
+            return body.decode("utf-8"), False
+        except UnicodeDecodeError:
+            pass  # a "text" body that is not UTF-8 reaches the function as bytes, as with a Function URL
+    return base64.b64encode(body).decode("ascii"), bool(body)
 
 
 def _is_text(content_type: str) -> bool:
