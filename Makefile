@@ -60,8 +60,8 @@ build: install ## Build the Lambda assets (ARCH=arm64|x86_64) into build/
 synth: install ## Build the assets if stale and synthesize the dev and prod templates into cdk/cdk.out/ (ARCH=arm64|x86_64)
 	cd cdk && CDK_CONTEXT_JSON='{"sluice:arch": "$(ARCH)"}' $(BIN)/python app.py
 
-audit: install ## Audit the locked dependencies for known vulnerabilities
-	$(BIN)/pip-audit --progress-spinner off --skip-editable
+audit: install ## Audit the locked dependencies (exit 3: the vulnerability service could not be reached)
+	$(BIN)/python -m tests.integration.security.audit --uv $(UV)
 
 clean: ## Remove the virtual environment, build outputs and caches
 	rm -rf .venv .uv build cdk.out cdk/cdk.out .pytest_cache .mypy_cache .ruff_cache .hypothesis
