@@ -8,6 +8,9 @@ UV_VERSION := 0.13.9
 UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.uv/bin/uv)
 VENV := $(CURDIR)/.venv
 BIN := $(VENV)/bin
+# Trust the machine's certificate store, as pip does: networks with a TLS-inspecting proxy have their CA there,
+# and uv's bundled Mozilla roots would refuse it.
+export UV_SYSTEM_CERTS ?= 1
 # jsii (CDK) prints a banner on Node 20 and may phone home without these.
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
