@@ -47,7 +47,7 @@ def test_record_without_message_attributes_has_no_md5_of_them():
 
 
 def test_fifo_record_carries_group_deduplication_and_sequence_as_strings():
-    message = sqs_message(MessageGroupId="g-1", MessageDeduplicationId="d-1", SequenceNumber="18849496460467696128")
+    message = sqs_message(group_id="g-1", deduplication_id="d-1", sequence_number="18849496460467696128")
 
     record = lambda_record(message, queue_arn=QUEUE_ARN + ".fifo", region=REGION)
 
