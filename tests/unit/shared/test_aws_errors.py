@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import TypedDict
+
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
@@ -14,11 +16,31 @@ from sluice_shared.errors import (
 )
 
 
+class _ErrorDetail(TypedDict, total=False):
+    """A ClientError's ``Error``; SQS's JSON protocol adds ``QueryErrorCode``, which botocore-stubs omit."""
+
+    Code: str
+    Message: str
+    QueryErrorCode: str
+
+
 def _client_error(code: str, status: int, query_code: str | None = None) -> ClientError:
-    error = {"Code": code, "Message": "m"}
+    error: _ErrorDetail = {"Code": code, "Message": "m"}
     if query_code:
         error["QueryErrorCode"] = query_code
-    return ClientError({"Error": error, "ResponseMetadata": {"HTTPStatusCode": status}}, "SendMessageBatch")  # type: ignore[arg-type]
+    return ClientError(
+        {
+            "Error": error,
+            "ResponseMetadata": {
+                "RequestId": "r-1",
+                "HostId": "",
+                "HTTPStatusCode": status,
+                "HTTPHeaders": {},
+                "RetryAttempts": 0,
+            },
+        },
+        "SendMessageBatch",
+    )
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from sluice_shared.dead_letter import (
     ERROR_CODE,
@@ -11,11 +12,14 @@ from sluice_shared.dead_letter import (
 )
 from sluice_shared.errors import ConstraintViolationError, InvalidMessageError
 
+if TYPE_CHECKING:
+    from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef
+
 WHEN = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 ARN = "arn:aws:sqs:us-east-1:123456789012:events"
 
 
-def _attrs(count: int) -> dict[str, dict[str, str]]:
+def _attrs(count: int) -> dict[str, MessageAttributeValueTypeDef]:
     return {f"a{i}": {"DataType": "String", "StringValue": str(i)} for i in range(count)}
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from typing import Any
 
 from sluice_shared.observability import REDACTED, redact, redact_field_errors, subsegment
 
@@ -47,7 +48,7 @@ def test_redact_masks_named_fields_at_any_depth_and_leaves_the_input_alone() -> 
 
 
 def test_reasons_about_redacted_fields_and_the_summary_are_masked_for_logs() -> None:
-    error = {
+    error: dict[str, Any] = {
         "code": "invalid_message",
         "message": "payload.card.number: 4111 fails the Luhn check (and 1 more)",
         "fields": [

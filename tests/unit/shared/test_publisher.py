@@ -44,7 +44,8 @@ def _events(count: int) -> list[dict[str, Any]]:
 
 def test_invalid_events_are_reported_with_their_reason_and_never_sent(client: Any) -> None:
     # given: a valid event between an event with a naive timestamp and one that is not an object
-    events = [event_dict(occurred_at="2026-01-01T00:00:00"), event_dict(), "not an event"]
+    valid = event_dict()
+    events = [event_dict(occurred_at="2026-01-01T00:00:00"), valid, "not an event"]
     with Stubber(client) as stub:
         stub.add_response(
             "send_message_batch",
@@ -60,7 +61,7 @@ def test_invalid_events_are_reported_with_their_reason_and_never_sent(client: An
         (1, EventStatus.QUEUED, "m-0"),
         (2, EventStatus.REJECTED, None),
     ]
-    assert receipt.results[1].event_id == events[1]["event_id"]
+    assert receipt.results[1].event_id == valid["event_id"]
     first, last = receipt.results[0].error, receipt.results[2].error
     assert isinstance(first, InvalidMessageError)
     assert first.field == "occurred_at"
