@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from aws_cdk import aws_lambda as lambda_
@@ -59,7 +59,7 @@ def _alarm(template: Template, metric: str, dimension: dict[str, Any]) -> dict[s
     (alarm,) = template.find_resources(
         "AWS::CloudWatch::Alarm", {"Properties": {"MetricName": metric, "Dimensions": [dimension]}}
     ).values()
-    return alarm["Properties"]
+    return cast("dict[str, Any]", alarm["Properties"])  # the template is untyped JSON
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import aws_cdk as cdk
 import pytest
@@ -16,6 +16,9 @@ from sluice_shared.errors import ConfigurationError
 from sluice_shared.topology import QueueTopology
 from tests.unit.cdk.helpers import CDK_CONTEXT, inline_code
 
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
 CONSUME = [
     "sqs:ChangeMessageVisibility",
     "sqs:DeleteMessage",
@@ -25,19 +28,20 @@ CONSUME = [
 ]
 
 
-def _one(template: Template, kind: str, pattern: dict[str, Any] | None = None) -> tuple[str, dict[str, Any]]:
+def _one(template: Template, kind: str, pattern: dict[str, Any] | None = None) -> tuple[str, Mapping[str, Any]]:
     ((name, resource),) = template.find_resources(kind, pattern or {}).items()
     return name, resource
 
 
-def _function(template: Template, handler: str) -> tuple[str, dict[str, Any]]:
+def _function(template: Template, handler: str) -> tuple[str, Mapping[str, Any]]:
     return _one(template, "AWS::Lambda::Function", {"Properties": {"Handler": handler}})
 
 
-def _statements(template: Template, function: dict[str, Any]) -> list[dict[str, Any]]:
+def _statements(template: Template, function: Mapping[str, Any]) -> list[dict[str, Any]]:
     role = function["Properties"]["Role"]["Fn::GetAtt"][0]
     _, policy = _one(template, "AWS::IAM::Policy", {"Properties": {"Roles": [{"Ref": role}]}})
-    return policy["Properties"]["PolicyDocument"]["Statement"]
+    # the template is untyped JSON; an IAM policy document's Statement is a list of objects
+    return cast("list[dict[str, Any]]", policy["Properties"]["PolicyDocument"]["Statement"])
 
 
 def _ids(template: Template) -> dict[str, str]:
