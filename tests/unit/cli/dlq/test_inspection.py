@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from sluice_cli.dlq.inspection import NO_EVENT_TYPE, collect_stats, peek
 from sluice_cli.dlq.messages import MAX_RECEIVE_COUNT_EXCEEDED
@@ -8,10 +9,13 @@ from sluice_cli.dlq.purge import purge_older_than
 from sluice_shared.errors import ConstraintViolationError, QueueUnavailableError, UnknownEventTypeError
 from tests.unit.cli.dlq.fakes import NOW, FakeQueue, dead_letter, queue_info
 
+if TYPE_CHECKING:
+    from sluice_cli.dlq.messages import DeadLetter
+
 DLQ = queue_info("events-dlq")
 
 
-def _mixed() -> list:
+def _mixed() -> list[DeadLetter]:
     return [
         dead_letter(sent_at=NOW - timedelta(hours=3), event_type="order.created"),
         dead_letter(
