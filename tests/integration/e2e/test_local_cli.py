@@ -88,6 +88,7 @@ def test_local_up_serves_until_signalled_then_leaves_nothing_behind(stop_signal)
             if process.poll() is None:
                 process.kill()
                 process.wait()
+        assert process.stderr is not None
         errors = process.stderr.read()
 
     # then everything stopped and nothing is left
@@ -98,8 +99,11 @@ def test_local_up_serves_until_signalled_then_leaves_nothing_behind(stop_signal)
 
 def _serve_one_event(printed: str) -> str:
     """POST one event to the URL ``sluice local up`` printed; check it is stored; return the cluster's directory."""
-    ingest_url = re.search(r"ingest URL\s+(\S+)", printed).group(1)
-    database_url = re.search(r"export SLUICE_DATABASE_URL='([^']+)'", printed).group(1)
+    ingest = re.search(r"ingest URL\s+(\S+)", printed)
+    database = re.search(r"export SLUICE_DATABASE_URL='([^']+)'", printed)
+    assert ingest is not None, printed
+    assert database is not None, printed
+    ingest_url, database_url = ingest.group(1), database.group(1)
     assert "throwaway local cluster" in printed
     assert re.search(r"export SLUICE_QUEUE_URL='http://127\.0\.0\.1:\d+/\d+/sluice-local-events'", printed)
     event = event_dict()
@@ -116,7 +120,9 @@ def _serve_one_event(printed: str) -> str:
         time.sleep(0.2)
     assert stored == [(event["event_id"],)]
     with psycopg.connect(database_url) as conn:
-        directory = conn.execute("SHOW data_directory").fetchone()[0]
+        row = conn.execute("SHOW data_directory").fetchone()
+    assert row is not None
+    directory = row[0]
     assert _server_processes(directory)
     return str(Path(directory).parent)
 

@@ -19,8 +19,10 @@ def binaries():
 
 def test_without_url_or_docker_provisioning_falls_back_to_a_throwaway_cluster(binaries):
     with provision_postgres(None, docker_available=lambda: False) as database, psycopg.connect(database.url) as conn:
-        user, address = conn.execute("SELECT current_user, inet_server_addr()::text").fetchone()
+        row = conn.execute("SELECT current_user, inet_server_addr()::text").fetchone()
 
+    assert row is not None
+    user, address = row
     assert database.kind is DatabaseKind.CLUSTER
     assert (user, address) == ("postgres", "127.0.0.1/32")
 
