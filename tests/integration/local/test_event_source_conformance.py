@@ -21,9 +21,10 @@ from sluice_cli.local.queues import create_queues
 from sluice_shared.topology import QueueTopology
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef, SendMessageBatchRequestEntryTypeDef
 
     from sluice_cli.local.event_source import BatchReport
     from sluice_cli.local.queues import LocalQueues
@@ -31,13 +32,22 @@ if TYPE_CHECKING:
 WAIT_LIMIT_SECONDS = 60  # how long a test waits for SQS to redeliver before it gives up
 
 
-def send(client: SQSClient, queue_url: str, count: int, **extra: Any) -> list[str]:
-    """Send ``count`` numbered bodies; return the bodies in order."""
+def send(
+    client: SQSClient,
+    queue_url: str,
+    count: int,
+    *,
+    message_attributes: Mapping[str, MessageAttributeValueTypeDef] | None = None,
+) -> list[str]:
+    """Send ``count`` numbered bodies (each with ``message_attributes`` when given); return the bodies in order."""
     bodies = [json.dumps({"n": index}) for index in range(count)]
     for start in range(0, count, 10):
-        entries = [
-            {"Id": str(index), "MessageBody": body, **extra} for index, body in enumerate(bodies[start : start + 10])
-        ]
+        entries: list[SendMessageBatchRequestEntryTypeDef] = []
+        for index, body in enumerate(bodies[start : start + 10]):
+            entry: SendMessageBatchRequestEntryTypeDef = {"Id": str(index), "MessageBody": body}
+            if message_attributes is not None:
+                entry["MessageAttributes"] = message_attributes
+            entries.append(entry)
         client.send_message_batch(QueueUrl=queue_url, Entries=entries)
     return bodies
 
@@ -195,11 +205,11 @@ def test_a_message_failing_max_receive_count_times_moves_to_the_dlq(sqs_client, 
 
 
 def test_records_have_the_lambda_sqs_event_shape(sqs_client, queues, event_source_for):
-    attributes = {
+    attributes: dict[str, MessageAttributeValueTypeDef] = {
         "trace": {"DataType": "String", "StringValue": "abc"},
         "n": {"DataType": "Number", "StringValue": "7"},
     }
-    [body] = send(sqs_client, queues.queue_url, 1, MessageAttributes=attributes)
+    [body] = send(sqs_client, queues.queue_url, 1, message_attributes=attributes)
     events: list[dict[str, Any]] = []
     source = event_source_for(lambda event, _context: events.append(event))
 
