@@ -9,10 +9,12 @@ from __future__ import annotations
 import logging
 import time
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
+from unittest import mock
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from datetime import datetime
 
 REGION: Final = "us-east-1"
 # moto accepts any credentials; fixed fake ones keep boto3 from searching the machine for real ones.
@@ -52,14 +54,11 @@ def fast_moto_clock() -> Iterator[None]:
     2.2 s with ``time.time()``. Only the no-argument form ("now") is replaced; behaviour is unchanged.
     """
     import moto.sqs.models as sqs_models  # noqa: PLC0415 - the in-process server's module
+    from moto.core.utils import unix_time_millis as original  # noqa: PLC0415 - where sqs_models imports it from
 
-    original = sqs_models.unix_time_millis
-
-    def unix_time_millis(dt: Any = None) -> float:
+    def unix_time_millis(dt: datetime | None = None) -> float:
         return original(dt) if dt is not None else time.time() * 1000.0
 
-    sqs_models.unix_time_millis = unix_time_millis
-    try:
+    # moto.sqs.models only imports the name (no public re-export), so it is patched where moto's SQS looks it up.
+    with mock.patch.object(sqs_models, "unix_time_millis", unix_time_millis):
         yield
-    finally:
-        sqs_models.unix_time_millis = original
