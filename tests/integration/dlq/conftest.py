@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
     from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.literals import QueueAttributeNameType
 
 MAX_RECEIVE_COUNT = 5
 
@@ -109,7 +110,7 @@ class Queues:
 def make_queues(client: SQSClient, name: str, *, fifo: bool = False) -> Queues:
     """Create ``name`` and ``name-dlq`` (FIFO when asked) with a real redrive policy."""
     suffix = ".fifo" if fifo else ""
-    extra = {"FifoQueue": "true"} if fifo else {}
+    extra: dict[QueueAttributeNameType, str] = {"FifoQueue": "true"} if fifo else {}
     dlq_url = client.create_queue(QueueName=f"{name}-dlq{suffix}", Attributes=extra)["QueueUrl"]
     dlq_arn = client.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVE_COUNT})
