@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
@@ -61,6 +62,8 @@ APPLICATION_NAME: Final = "sluice-consumer"
 AMAZON_ROOT_CA_BUNDLE: Final = "certs/amazon-trust-services.pem"
 # How long to wait for psycopg to deliver a cancel request (psycopg's own default is 30 s).
 CANCEL_TIMEOUT_S: Final = 2.0
+# How often a waiting checkout looks for refused credentials (psycopg_pool's own retry backs off from ~1 s).
+AUTH_POLL_S: Final = 0.2
 
 
 def _bundled_ca() -> str:
@@ -404,7 +407,7 @@ class Database:
         for attempt in (1, 2):
             pool = self._pool or self._open()
             try:
-                return pool.getconn(timeout=timeout)
+                return self._getconn(pool, deadline=time.monotonic() + timeout)
             except PoolTimeout as exc:
                 error = self._last_connect_error or classify_database_error(exc)
                 if attempt == 1 and isinstance(error, DatabaseAuthenticationError) and self.credentials.refresh():
@@ -413,6 +416,20 @@ class Database:
                     continue
                 raise error from exc
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _getconn(self, pool: ConnectionPool[psycopg.Connection[Any]], *, deadline: float) -> psycopg.Connection[Any]:
+        """Wait for the connection until ``deadline``, but give up as soon as the server refuses our credentials.
+
+        The pool's worker retries a failed connection with backoff and the *same* (stale) password; waiting out
+        the whole timeout would only let it be refused again. Raises ``PoolTimeout``.
+        """
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                return pool.getconn(timeout=max(0.01, min(AUTH_POLL_S, remaining)))
+            except PoolTimeout:
+                if remaining <= AUTH_POLL_S or isinstance(self._last_connect_error, DatabaseAuthenticationError):
+                    raise
 
     def discard(self, conn: psycopg.Connection[Any]) -> None:
         """Close a connection that failed mid-use; the pool replaces it in the background."""
