@@ -87,6 +87,9 @@ ADMIN_SHUTDOWN_MESSAGE: Final = "terminating connection due to administrator com
 _ANSWERED_BY_READY: Final = frozenset({"Q", "S", "F"})
 _INSPECTED: Final = frozenset(b"QPBCDE")
 _READY_FOR_QUERY: Final = ord("Z")
+# CopyInResponse, CopyOutResponse, CopyBothResponse: steps of the COPY sub-protocol the client must see to go
+# on (stream its rows), not answers; swallowing them would leave client and server waiting on each other.
+_COPY_RESPONSES: Final = frozenset({ord("G"), ord("H"), ord("W")})
 _IN_TRANSACTION: Final = frozenset({"T", "E"})
 
 
@@ -747,8 +750,9 @@ class PgProxy:
                 return
             buffer += chunk
             complete = 0
+            forwarded = bytearray()
             for type_byte, body_start, end in frame_messages(buffer):
-                complete = end
+                start, complete = complete, end
                 if type_byte == _READY_FOR_QUERY:
                     session.tx_status = chr(buffer[body_start])
                     session.pending = max(0, session.pending - 1)
@@ -756,10 +760,13 @@ class PgProxy:
                     if session.swallow_replies:
                         self._abort(session, "dropped after the server's reply", graceful=False)
                         return
-            data = bytes(buffer[:complete])
+                # Once swallowing, the client must not hear any answer, only the COPY sub-protocol's steps.
+                if not session.swallow_replies or type_byte in _COPY_RESPONSES:
+                    forwarded += buffer[start:end]
+            data = bytes(forwarded)
             del buffer[:complete]
-            if session.swallow_replies:
-                continue  # the client must not hear any answer from here on
+            if not data:
+                continue
             await self._flowing.wait()
             if session.closed_by is None:
                 session.client_writer.write(data)

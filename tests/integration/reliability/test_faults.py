@@ -11,6 +11,7 @@ valid one stored exactly once, each poison one in the DLQ with its reason, none 
 from __future__ import annotations
 
 import json
+import re
 import signal
 import socket
 import subprocess
@@ -67,7 +68,8 @@ FIFO_FAULT_TOPOLOGY: Final = QueueTopology(
 NO_RETRY_TOPOLOGY: Final = QueueTopology(
     consumer_timeout_seconds=5, batch_size=10, batching_window_seconds=0
 ).validate()
-INSERT: Final = r"^\s*INSERT INTO events"
+# The consumer's write: the optimistic binary COPY, or the idempotent INSERT it falls back to.
+WRITE: Final = r"^\s*(COPY|INSERT INTO) events"
 RESTART_SECONDS: Final = 2.0
 CRASH_REPLAY: Final = Path(__file__).parents[1] / "dlq" / "crash_replay.py"
 SLUICE: Final = str(Path(sys.executable).with_name("sluice"))
@@ -122,14 +124,14 @@ def test_postgres_restarting_mid_batch_loses_nothing_and_stores_nothing_twice(
     pg_proxy: PgProxy, run_pipeline: Callable[..., LocalPipeline], migrated_database_url: str
 ) -> None:
     """Through the local pipeline. On the second invocation the server goes away under the batch: the INSERT's
-    connection is cut before the server runs it and new connections are refused for 2 s, then it is back."""
+    connection is cut before the server runs the write and new connections are refused for 2 s, then it is back."""
     known = KnownEvents.make(valid=40, poison=4)
     restarts: list[threading.Timer] = []
 
     def restart_under_the_second_batch(number: int, handler: Any, event: dict[str, Any], context: Any) -> Any:
         if number == 2:
             pg_proxy.refuse(True)  # the open connection lives on until its statement: the batch has begun
-            pg_proxy.drop_on(INSERT)
+            pg_proxy.drop_on(WRITE)
             restarts.append(threading.Timer(RESTART_SECONDS, pg_proxy.refuse, args=(False,)))
             restarts[0].start()
         return handler(event, context)
@@ -142,17 +144,19 @@ def test_postgres_restarting_mid_batch_loses_nothing_and_stores_nothing_twice(
     restarts[0].join()
 
     result.assert_exactly_once(known)
-    assert any("dropped before Parse (INSERT INTO events" in fault for fault in pg_proxy.report().faults)
+    assert any(
+        re.search(r"dropped before \w+ \((COPY|INSERT INTO) events", fault) for fault in pg_proxy.report().faults
+    )
     assert pipeline.event_source.stats.failed_records >= len(consumer.events[1]["Records"])
 
 
 def test_a_commit_whose_answer_is_lost_is_retried_and_stored_once(
     pg_proxy: PgProxy, run_pipeline: Callable[..., LocalPipeline], migrated_database_url: str
 ) -> None:
-    """Through the local pipeline. The connection dies after the server committed the first batch's INSERT and
+    """Through the local pipeline. The connection dies after the server committed the first batch's write and
     before the consumer heard: it cannot know, reports the batch for retry, and the redelivery finds duplicates."""
     known = KnownEvents.make(valid=30, poison=3)
-    pg_proxy.drop_on(INSERT, after_reply=True)
+    pg_proxy.drop_on(WRITE, after_reply=True)
     consumer = ConsumerUnderTest(through(pg_proxy, migrated_database_url))
     pipeline = run_pipeline(consumer)
 

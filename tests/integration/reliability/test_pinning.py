@@ -20,7 +20,7 @@ from pydantic import SecretStr
 from sluice_consumer import runtime
 from sluice_consumer.context import LocalContext
 from sluice_consumer.handler import lambda_handler
-from sluice_consumer.repository import INSERT_EVENTS, INSERT_NEW_EVENTS
+from sluice_consumer.repository import COPY_EVENTS_BINARY, INSERT_EVENTS
 from sluice_consumer.settings import ConsumerSettings
 from tests.support.factories import event_body
 from tests.unit.consumer.sqs_events import sqs_event
@@ -73,10 +73,12 @@ def test_the_consumers_whole_hot_path_pins_no_rds_proxy_session(
         assert lambda_handler(sqs_event(refused), LocalContext()) == failures()
         # a poison message goes to the DLQ without touching the database
         assert lambda_handler(sqs_event(["{not json", event_body()]), LocalContext()) == failures()
-        # 2,500 rows: three statements in one explicit transaction
+        # 2,500 rows, fresh: one binary COPY, atomic on its own
         assert lambda_handler(sqs_event([event_body() for _ in range(2500)]), LocalContext()) == failures()
+        # 2,500 rows, one already stored: the COPY fails whole, then three INSERTs in one explicit transaction
+        assert lambda_handler(sqs_event([fresh[0], *(event_body() for _ in range(2499))]), LocalContext()) == failures()
         # the connection is dropped mid-statement: every message is retried, the pool reconnects next time
-        proxy.drop_on(r"^\s*INSERT INTO events")
+        proxy.drop_on(r"^\s*(COPY|INSERT INTO) events")
         dropped = [event_body(), event_body()]
         assert lambda_handler(sqs_event(dropped), LocalContext()) == failures(0, 1)
         assert lambda_handler(sqs_event(dropped), LocalContext()) == failures()
@@ -95,13 +97,13 @@ def test_the_consumers_whole_hot_path_pins_no_rds_proxy_session(
 
     report = proxy.report()
     print(f"\nRDS Proxy pinning proof of the consumer's hot path:\n{report.summary()}")
-    assert rows == (10 + 1 + 3 + 1 + 2500 + 2 + 1,)
+    assert rows == (10 + 1 + 3 + 1 + 2500 + 2499 + 2 + 1,)
     assert report.pinning == ()
     assert report.named_statements == ()
     assert report.extended_protocol_used  # binary parameters travel in Bind messages; unnamed statements only
     assert report.binary_parameters_used
     assert report.cancel_requests == 1
-    assert set(report.sql) == {"", "BEGIN", "COMMIT", _as_sent(INSERT_NEW_EVENTS), _as_sent(INSERT_EVENTS)}
+    assert set(report.sql) == {"", "BEGIN", "COMMIT", _as_sent(COPY_EVENTS_BINARY), _as_sent(INSERT_EVENTS)}
 
 
 def _hold_event_id(conn: psycopg.Connection[Any], event_id: str) -> None:

@@ -1,16 +1,16 @@
 """Every SQL statement on the ``events`` table, and the bulk, idempotent write behind :class:`EventStore`.
 
-The write path is RDS-Proxy-safe: ``INSERT ... SELECT FROM unnest(...)`` with binary array parameters, one
-statement per up to 1,000 rows. No temporary tables, no ``SET``, no named prepared statements, no advisory
-locks, no sequences (each of them pins an RDS Proxy session).
+Writes are optimistic. Almost every batch holds only new events, so a batch is first written with one binary
+``COPY events FROM STDIN``: the bulk load path, atomic on its own in autocommit mode (no ``BEGIN``/``COMMIT``
+round trips) and, with a plain table and no ``ON CONFLICT``, as fast as PostgreSQL loads rows. When it hits
+an ``event_id`` already stored (a redelivery, a DLQ replay, a twin in the batch) the primary key rejects the
+whole ``COPY`` and the batch is written again idempotently: ``INSERT ... SELECT FROM unnest(...) ON CONFLICT
+(event_id) DO NOTHING RETURNING event_id`` with binary array parameters, one statement per 1,000 rows, all in
+one transaction, which reports exactly the new rows.
 
-Writes are optimistic. Almost every batch holds only new events, so it is first written without a conflict
-clause: ``ON CONFLICT`` costs a speculative insertion and an extra WAL record per row, ~20% of the write on
-these machines (see README, Benchmarks). When that statement hits an ``event_id`` already stored (a
-redelivery, a DLQ replay, a twin in the batch), PostgreSQL rejects it as a whole and the batch is written
-again with ``ON CONFLICT (event_id) DO NOTHING RETURNING event_id``, which reports exactly the new rows.
-A batch of up to 1,000 rows is one statement, atomic on its own in autocommit mode (no ``BEGIN``/``COMMIT``
-round trips); a larger batch runs all its statements in one transaction.
+Both paths are RDS-Proxy-safe: ``COPY FROM STDIN`` and unnamed statements only. No temporary tables, no
+``SET``, no named prepared statements, no advisory locks, no sequences (each of them pins an RDS Proxy
+session; ``tests/integration/reliability/test_pinning.py`` checks the wire).
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg import postgres
+from psycopg.adapt import Dumper
+from psycopg.pq import Format
 from psycopg.types.string import ByteaBinaryLoader
 
 from sluice_consumer.database import classify_database_error, statement_watchdog
@@ -34,19 +37,21 @@ if TYPE_CHECKING:
 __all__ = [
     "COLUMNS",
     "COPY_EVENTS",
+    "COPY_EVENTS_BINARY",
+    "COPY_TYPES",
     "COUNT_EVENTS",
     "CREATE_MIGRATIONS_TABLE",
     "INSERT_EVENTS",
     "INSERT_MIGRATION",
-    "INSERT_NEW_EVENTS",
     "LOCK_MIGRATIONS_TABLE",
     "MAX_ROWS_PER_STATEMENT",
     "MIGRATIONS_TABLE_EXISTS",
     "SELECT_EVENT",
     "SELECT_MIGRATIONS",
+    "JsonText",
     "PostgresEventStore",
+    "copy_new_events",
     "insert_events",
-    "insert_new_events",
 ]
 
 # One statement of 10,000 unnested rows spills to disk (work_mem); 1,000 keeps each statement in memory
@@ -66,13 +71,6 @@ COLUMNS: Final = (
 
 # %b: binary parameters; text arrays would be escaped element by element on the client, ~4x slower.
 # The payload travels as text and is parsed into jsonb by the server, exactly as COPY would parse it.
-INSERT_NEW_EVENTS: Final = """
-INSERT INTO events (event_id, event_type, source, occurred_at, schema_version, payload, sqs_message_id,
-                    receive_count)
-SELECT event_id, event_type, source, occurred_at, schema_version, payload::jsonb, sqs_message_id, receive_count
-FROM unnest(%b::uuid[], %b::text[], %b::text[], %b::timestamptz[], %b::int4[], %b::text[], %b::text[], %b::int4[])
-    AS batch(event_id, event_type, source, occurred_at, schema_version, payload, sqs_message_id, receive_count)
-"""
 INSERT_EVENTS: Final = """
 INSERT INTO events (event_id, event_type, source, occurred_at, schema_version, payload, sqs_message_id,
                     receive_count)
@@ -83,10 +81,17 @@ ON CONFLICT (event_id) DO NOTHING
 RETURNING event_id
 """
 
+# Text COPY: the benchmarks' yardstick (and plain, non-idempotent bulk loads).
 COPY_EVENTS: Final = """
 COPY events (event_id, event_type, source, occurred_at, schema_version, payload, sqs_message_id, receive_count)
 FROM STDIN
 """
+# Binary COPY: the optimistic write. Binary skips the text escaping of every value on both sides.
+COPY_EVENTS_BINARY: Final = """
+COPY events (event_id, event_type, source, occurred_at, schema_version, payload, sqs_message_id, receive_count)
+FROM STDIN (FORMAT BINARY)
+"""
+COPY_TYPES: Final = ("uuid", "text", "text", "timestamptz", "int4", "jsonb", "text", "int4")
 
 COUNT_EVENTS: Final = "SELECT count(*) FROM events"
 
@@ -118,16 +123,36 @@ def _columns(rows: Sequence[EventRow]) -> list[list[Any]]:
     return [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in COLUMNS]
 
 
-def insert_new_events(conn: psycopg.Connection[Any], rows: Sequence[EventRow]) -> set[UUID]:
-    """Insert ``rows``, none of which may be stored yet (one statement per 1,000); return their ``event_id``s.
+class JsonText(str):
+    """A payload already serialized to JSON text, sent as binary ``jsonb`` as it is (no second serialization)."""
+
+    __slots__ = ()
+
+
+class _JsonTextBinaryDumper(Dumper):
+    """jsonb's binary input format: a version byte (1), then the JSON text."""
+
+    format = Format.BINARY
+    oid = postgres.types["jsonb"].oid
+
+    def dump(self, obj: str) -> bytes:
+        return b"\x01" + obj.encode()
+
+
+def copy_new_events(conn: psycopg.Connection[Any], rows: Sequence[EventRow]) -> set[UUID]:
+    """Bulk-load ``rows``, none of which may be stored yet, with one binary ``COPY``; return their ``event_id``s.
+
+    One statement, so it is atomic on an autocommit connection whatever the batch size.
 
     Raises psycopg's own errors, ``UniqueViolation`` when an ``event_id`` is already stored; callers classify.
     """
-    columns = _columns(rows)
-    with conn.cursor(binary=True) as cursor:
-        for start in range(0, len(rows), MAX_ROWS_PER_STATEMENT):
-            cursor.execute(INSERT_NEW_EVENTS, [column[start : start + MAX_ROWS_PER_STATEMENT] for column in columns])
-    return set(columns[0])
+    with conn.cursor() as cursor:
+        cursor.adapters.register_dumper(JsonText, _JsonTextBinaryDumper)
+        with cursor.copy(COPY_EVENTS_BINARY) as copy:
+            copy.set_types(list(COPY_TYPES))
+            for row in rows:
+                copy.write_row((*row[:5], JsonText(row.payload), *row[6:]))
+    return {row.event_id for row in rows}
 
 
 def insert_events(conn: psycopg.Connection[Any], rows: Sequence[EventRow]) -> set[UUID]:
@@ -189,7 +214,7 @@ class PostgresEventStore:
             try:
                 with statement_watchdog(conn, budget):
                     try:
-                        return _atomically(conn, rows, insert_new_events)
+                        return copy_new_events(conn, rows)
                     except pg_errors.UniqueViolation:
                         # Some event_id is stored already (or another unique rule broke): write idempotently.
                         return _atomically(conn, rows, insert_events)
