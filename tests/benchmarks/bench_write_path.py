@@ -5,12 +5,13 @@ tests/benchmarks/bench_write_path.py`` (``make bench`` runs it). It creates a th
 the real migrations, and prints rows/s for batch sizes 10, 100, 1000 and 10000:
 
 - sluice: ``PostgresEventStore.store`` exactly as the handler calls it (pool checkout with its health check,
-  ``INSERT ... SELECT FROM unnest(...)`` per 1000 rows, atomically);
+  then the optimistic write: one binary ``COPY``, atomic in autocommit);
 - sluice+dup: the same with the batch's last row already stored (a redelivered event), the worst case of
-  the optimistic write: the whole batch is written again with ``ON CONFLICT DO NOTHING RETURNING``;
+  the optimistic write: the ``COPY`` fails on the primary key and the whole batch is written again with
+  ``INSERT ... SELECT FROM unnest(...) ON CONFLICT DO NOTHING RETURNING``, 1,000 rows per statement;
 - tutorial: a new connection per batch, one ``INSERT`` and one commit per row;
-- copy: plain text ``COPY events FROM STDIN`` (one statement, autocommit; not idempotent), and binary COPY
-  for reference.
+- copy: plain text ``COPY events FROM STDIN`` on an open connection (one statement, autocommit; not
+  idempotent), and the repository's binary COPY on an open connection for reference (no pool checkout).
 
 Strategies are interleaved within each repetition so they share the machine's noise; figures are medians
 of fresh rows (no conflicts). Then the whole handler (parse + validate + write) is timed on real SQS events.
@@ -30,14 +31,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import psycopg
-from psycopg.adapt import Dumper
-from psycopg.pq import Format
 
 from sluice_consumer import runtime
 from sluice_consumer.database import Database, UrlCredentials
 from sluice_consumer.logic import EventRow
 from sluice_consumer.migrations import apply_migrations
-from sluice_consumer.repository import COLUMNS, COPY_EVENTS, PostgresEventStore
+from sluice_consumer.repository import COLUMNS, COPY_EVENTS, PostgresEventStore, copy_new_events
 from sluice_consumer.settings import ConsumerSettings
 
 # Run as a script from anywhere: the repository root makes the tests' own helpers importable.
@@ -56,7 +55,6 @@ TUTORIAL_INSERT: Final = (
     "INSERT INTO events (event_id, event_type, source, occurred_at, schema_version, payload, sqs_message_id, "
     "receive_count) VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s, %s)"
 )
-COPY_BINARY: Final = COPY_EVENTS.replace("FROM STDIN", "FROM STDIN (FORMAT BINARY)")
 PAYLOAD: Final = json.dumps(
     {
         "order_id": "o-123456",
@@ -86,36 +84,15 @@ def tutorial(url: str) -> Callable[[Sequence[EventRow]], None]:
     return write
 
 
-class JsonText(str):
-    """JSON text to be sent as binary jsonb as it is (binary COPY only)."""
-
-    __slots__ = ()
-
-
-class JsonTextBinaryDumper(Dumper):
-    """jsonb's binary input format: a version byte (1) and the JSON text."""
-
-    format = Format.BINARY
-
-    def dump(self, obj: str) -> bytes:
-        return b"\x01" + obj.encode()
-
-
-def copy_writer(conn: psycopg.Connection[Any], *, binary: bool) -> Callable[[Sequence[EventRow]], None]:
+def copy_writer(conn: psycopg.Connection[Any], *, binary: bool) -> Callable[[Sequence[EventRow]], Any]:
     if binary:
-        JsonTextBinaryDumper.oid = conn.adapters.types["jsonb"].oid
-        conn.adapters.register_dumper(JsonText, JsonTextBinaryDumper)
+        return lambda rows: copy_new_events(conn, rows)
 
     def write(rows: Sequence[EventRow]) -> None:
         # Autocommit: one COPY is atomic on its own, so plain COPY pays no BEGIN/COMMIT round trips either.
-        with conn.cursor() as cursor, cursor.copy(COPY_BINARY if binary else COPY_EVENTS) as copy:
-            if binary:
-                copy.set_types(["uuid", "text", "text", "timestamptz", "int4", "jsonb", "text", "int4"])
-                for row in rows:
-                    copy.write_row(row._replace(payload=JsonText(row.payload)))
-            else:
-                for row in rows:
-                    copy.write_row(row)
+        with conn.cursor() as cursor, cursor.copy(COPY_EVENTS) as copy:
+            for row in rows:
+                copy.write_row(row)
 
     return write
 
