@@ -2,13 +2,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sluice_cli.dlq.queue import MoveTask, QueueInfo
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from sluice_cli.dlq.queue import MoveTask, QueueInfo, SqsQueues
 from sluice_cli.dlq.redrive import cancel_redrive, redrive_status, start_redrive
+from sluice_cli.dlq.replay import NoTargetError
 from tests.unit.cli.dlq.fakes import FakeFinder, queue_info
 
 DLQ = queue_info("events-dlq")
 SOURCE = queue_info("events")
 OTHER = queue_info("other")
+DLQ_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/events-dlq"
+DLQ_ARN = "arn:aws:sqs:us-east-1:123456789012:events-dlq"
 
 
 def _task(status: str, handle: str) -> MoveTask:
@@ -82,3 +89,22 @@ def test_cancel_without_a_running_task_is_nothing_to_do() -> None:
 
     assert cancel_redrive(tasks, DLQ) is None
     assert tasks.cancelled == []
+
+
+@pytest.mark.parametrize("to", ["events-dlq", DLQ_URL])
+def test_redrive_into_the_dlq_itself_is_refused_before_any_move_task(to: str) -> None:
+    client = boto3.client("sqs", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    dlq = QueueInfo(url=DLQ_URL, arn=DLQ_ARN, fifo=False)
+    with Stubber(client) as stub:  # no StartMessageMoveTask response: calling it would fail the test
+        if to == "events-dlq":
+            stub.add_response("get_queue_url", {"QueueUrl": DLQ_URL}, {"QueueName": "events-dlq"})
+        stub.add_response(
+            "get_queue_attributes",
+            {"Attributes": {"QueueArn": DLQ_ARN}},
+            {"QueueUrl": DLQ_URL, "AttributeNames": ["QueueArn", "FifoQueue"]},
+        )
+
+        with pytest.raises(NoTargetError, match="refusing to redrive events-dlq into itself"):
+            start_redrive(SqsQueues(client), dlq, to=to, rate=None)
+
+        stub.assert_no_pending_responses()

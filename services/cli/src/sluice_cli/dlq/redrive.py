@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Protocol
 
+from sluice_cli.dlq.replay import NoTargetError
+
 if TYPE_CHECKING:
     from sluice_cli.dlq.queue import MoveTask, QueueInfo
 
@@ -65,6 +67,7 @@ def start_redrive(tasks: MoveTasks, dlq: QueueInfo, *, to: str | None, rate: int
     Raises:
         RedriveUnsupportedError: the endpoint has no move-task API.
         QueueNotFoundError: ``to`` does not exist.
+        NoTargetError: the destination is the DLQ itself (SQS would move the messages round in a loop).
     """
     destination: QueueInfo | None = None
     if to is not None:
@@ -73,6 +76,8 @@ def start_redrive(tasks: MoveTasks, dlq: QueueInfo, *, to: str | None, rate: int
         sources = tasks.dead_letter_sources(dlq)
         if len(sources) == 1:
             destination = tasks.find(sources[0])
+    if destination is not None and (destination.arn == dlq.arn or destination.url == dlq.url):
+        raise NoTargetError(f"refusing to redrive {dlq.name} into itself; pass --to QUEUE")
     handle = tasks.start_move_task(
         source_arn=dlq.arn, destination_arn=destination.arn if destination else None, rate=rate
     )
