@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Final
 
 import aws_cdk as cdk
@@ -27,10 +28,20 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
     from pathlib import Path
 
-__all__ = ["ARCH_CONTEXT_KEY", "built_code", "create_app", "load_cdk_context", "main", "stack_name"]
+__all__ = [
+    "ARCH_CONTEXT_KEY",
+    "PAYLOAD_REGISTRY_CONTEXT_KEY",
+    "built_code",
+    "create_app",
+    "load_cdk_context",
+    "main",
+    "stack_name",
+]
 
 ARCH_CONTEXT_KEY: Final = "sluice:arch"
 STAGES_CONTEXT_KEY: Final = "sluice:stages"  # comma-separated subset of the stages to synthesize
+# 'package.module:attribute' of the payload registry the functions load (default: none, no payload models).
+PAYLOAD_REGISTRY_CONTEXT_KEY: Final = "sluice:payload-registry"
 
 
 def stack_name(stage: str) -> str:
@@ -99,7 +110,12 @@ def create_app(
         ) from None
     wanted = app.node.try_get_context(STAGES_CONTEXT_KEY)
     stages: Sequence[str] = [s.strip() for s in str(wanted).split(",") if s.strip()] if wanted else list(STAGES)
-    configs = [stage_config(stage) for stage in stages]  # every stage validated before anything is built
+    registry = app.node.try_get_context(PAYLOAD_REGISTRY_CONTEXT_KEY)
+    # every stage validated before anything is built
+    configs = [
+        replace(stage_config(stage), payload_registry=str(registry) if registry else None).validate()
+        for stage in stages
+    ]
     make_code = code or built_code(arch)
     for config in configs:
         stack = SluiceStack(app, stack_name(config.name), config=config, code=make_code())

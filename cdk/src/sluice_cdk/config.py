@@ -18,10 +18,12 @@ the proxy for more database connections than it may open.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final
 
+from sluice_shared import environment as env
 from sluice_shared.errors import ConfigurationError
 from sluice_shared.topology import QueueTopology
 
@@ -62,6 +64,7 @@ INSTANCE_MEMORY_GIB: Final[dict[str, int]] = {
     "r7g.xlarge": 32,
 }
 _PROXY_ALARM_RATIO: Final = 0.8  # alarm when the proxy holds 80 % of the connections it may open
+_REGISTRY_SPEC: Final = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
 _SQS_MIN_RETENTION_SECONDS: Final = 60  # SQS MessageRetentionPeriod: 60 s..14 days
 _SQS_MAX_RETENTION_SECONDS: Final = 14 * 24 * 3600
 
@@ -227,6 +230,14 @@ class StageConfig:
     alarm_emails: tuple[str, ...] = ()
     log_level: str = "INFO"
     tracing: bool = False  # X-Ray active tracing on every function (costs per trace; off in dev)
+    # SLUICE_PAYLOAD_REGISTRY ('package.module:attribute', shipped in the functions' code) for both functions.
+    # None: the variable is not set, so the functions have no payload models and validate the envelope only.
+    payload_registry: str | None = None
+
+    @property
+    def contract_environment(self) -> dict[str, str]:
+        """The contract settings both functions get: the payload registry, only when one is configured."""
+        return {env.PAYLOAD_REGISTRY: self.payload_registry} if self.payload_registry else {}
 
     @property
     def budget(self) -> ConnectionBudget:
@@ -258,6 +269,10 @@ class StageConfig:
             )
         if self.network is NetworkMode.NAT and self.nat_gateways < 1:
             raise ConfigurationError("NAT network mode needs at least one NAT gateway")
+        if self.payload_registry is not None and _REGISTRY_SPEC.fullmatch(self.payload_registry) is None:
+            raise ConfigurationError(
+                f"payload registry {self.payload_registry!r} must look like 'package.module:attribute'"
+            )
         return self
 
 

@@ -99,7 +99,11 @@ class SluiceStack(Stack):
             topology=config.topology,
             max_concurrency=budget.max_concurrency,
             memory_mib=config.consumer_memory_mib,
-            environment={**database_environment, env.DLQ_URL: self.queues.dead_letter_queue.queue_url},
+            environment={
+                **database_environment,
+                **config.contract_environment,
+                env.DLQ_URL: self.queues.dead_letter_queue.queue_url,
+            },
         )
         self.ingest = IngestFunction(
             self,
@@ -108,7 +112,7 @@ class SluiceStack(Stack):
             options=functions,
             memory_mib=config.ingest_memory_mib,
             timeout_seconds=config.ingest_timeout_seconds,
-            environment={env.QUEUE_URL: self.queues.queue.queue_url},
+            environment={**config.contract_environment, env.QUEUE_URL: self.queues.queue.queue_url},
         )
 
         # Wiring: who may reach the proxy, who may authenticate, who may send where.

@@ -1,19 +1,22 @@
-"""Sluice's built-in payload models: a small e-commerce catalog used by the sample generator and the demo.
+"""Sluice's sample payload models: a small e-commerce catalog used by the sample generator and the demo.
 
-They are the default registry (``SLUICE_PAYLOAD_REGISTRY`` unset). A real deployment points the setting at
-its own registry; these models are also a template for writing one. Extra payload fields are allowed so
-producers can add fields before consumers know them (forward-compatible evolution).
+They are used only where asked for: ``SLUICE_PAYLOAD_REGISTRY=sluice_shared.catalog:default_registry``
+(:data:`CATALOG_REGISTRY`), which ``sluice local demo`` and ``sluice local up`` set. With the setting unset a
+deployment has no payload models at all. These models are also a template for writing a registry. Extra
+payload fields are allowed so producers can add fields before consumers know them (forward-compatible
+evolution).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from sluice_shared.registry import PayloadRegistry, UnknownEventTypePolicy
 
 __all__ = [
+    "CATALOG_REGISTRY",
     "OrderCancelled",
     "OrderCreated",
     "OrderLine",
@@ -21,6 +24,9 @@ __all__ = [
     "UserSignedUp",
     "default_registry",
 ]
+
+# The ``SLUICE_PAYLOAD_REGISTRY`` value that selects this catalog.
+CATALOG_REGISTRY: Final = "sluice_shared.catalog:default_registry"
 
 Identifier = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=64)]
 Currency = Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Z]{3}$")]

@@ -29,7 +29,8 @@ class ContractSettings(BaseSettings):
     payload_registry: str | None = Field(
         default=None,
         validation_alias=env.PAYLOAD_REGISTRY,
-        description="'package.module:attribute' of a PayloadRegistry; unset means the built-in catalog.",
+        description="'package.module:attribute' of a PayloadRegistry; unset means no payload models at all "
+        "(every event type follows the unknown-type policy).",
     )
     unknown_event_types: UnknownEventTypePolicy | None = Field(
         default=None,
@@ -59,14 +60,15 @@ class ContractSettings(BaseSettings):
         return value
 
     def build_registry(self) -> PayloadRegistry:
-        """The configured registry (built-in catalog by default) with the configured policy applied.
+        """The configured registry with the configured policy applied; an empty one when none is configured.
+
+        Unset means no payload models: a deployment validates only the envelope until its owner registers
+        models, so a payload shaped differently from Sluice's sample catalog is never refused for it. Every
+        event type then follows the unknown-type policy (``accept`` unless configured).
 
         Raises:
             ConfigurationError: ``payload_registry`` cannot be imported.
         """
         if self.payload_registry:
             return load_registry(self.payload_registry, policy=self.unknown_event_types)
-        from sluice_shared.catalog import default_registry  # noqa: PLC0415 - only when no custom registry
-
-        registry = default_registry()
-        return registry if self.unknown_event_types is None else registry.with_policy(self.unknown_event_types)
+        return PayloadRegistry(unknown_event_types=self.unknown_event_types or UnknownEventTypePolicy.ACCEPT)

@@ -69,6 +69,27 @@ def test_valid_batch_is_stored_row_for_row(
     assert row[8] is not None  # received_at, the server's clock
 
 
+def test_order_created_unlike_the_sample_catalog_is_stored_under_default_settings(
+    configure_consumer: Callable[..., ConsumerSettings], db: psycopg.Connection[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given the settings a deployment gets (no SLUICE_PAYLOAD_REGISTRY) and the user's own order.created shapes
+    monkeypatch.delenv("SLUICE_PAYLOAD_REGISTRY", raising=False)
+    monkeypatch.delenv("SLUICE_UNKNOWN_EVENT_TYPES", raising=False)
+    settings = configure_consumer()
+    assert settings.payload_registry is None
+    bodies = [
+        event_body(event_type="order.created", payload={"orderNumber": index, "items": [{"sku": None}]})
+        for index in range(8)
+    ]
+
+    # when
+    response = lambda_handler(sqs_event(bodies), LocalContext())
+
+    # then all eight are stored, none dead-lettered
+    assert response == failures()
+    assert count(db) == 8
+
+
 def test_duplicates_within_and_across_batches_are_stored_once(
     configure_consumer: Callable[..., ConsumerSettings], db: psycopg.Connection[Any]
 ) -> None:

@@ -105,6 +105,8 @@ def _serve_one_event(printed: str) -> str:
     assert database is not None, printed
     ingest_url, database_url = ingest.group(1), database.group(1)
     assert "throwaway local cluster" in printed
+    assert re.search(r"payload models\s+Sluice's sample catalog", printed)
+    assert "export SLUICE_PAYLOAD_REGISTRY='sluice_shared.catalog:default_registry'" in printed
     assert re.search(r"export SLUICE_QUEUE_URL='http://127\.0\.0\.1:\d+/\d+/sluice-local-events'", printed)
     event = event_dict()
     request = urllib.request.Request(  # noqa: S310 - loopback URL the command printed
@@ -138,6 +140,10 @@ def test_local_demo_prints_a_reconciled_summary(database_factory):
     )
 
     assert result.returncode == 0, result.stderr
+    assert (
+        "payload models: Sluice's sample catalog (SLUICE_PAYLOAD_REGISTRY=sluice_shared.catalog:default_registry)"
+        in (result.stderr)
+    )
     summary = {
         match.group(1).strip(): match.group(2)
         for match in re.finditer(r"^  (\S[\w ]*?)\s{2,}([\d,]+|yes|NO)\b", result.stdout, re.MULTILINE)

@@ -9,6 +9,7 @@ import pytest
 
 from sluice_cli.local.demo import DemoPlan, run_demo
 from sluice_cli.local.pipeline import LocalPipeline, PipelineConfig
+from sluice_shared.catalog import CATALOG_REGISTRY
 from sluice_shared.topology import QueueTopology
 from tests.support.factories import event_dict
 
@@ -17,15 +18,26 @@ TOPOLOGY = QueueTopology(consumer_timeout_seconds=2, batch_size=20, batching_win
 
 @pytest.fixture
 def pipeline(database_factory, aws_environment):
-    config = PipelineConfig(database_url=database_factory.create(), topology=TOPOLOGY, poll_wait_seconds=1)
+    config = PipelineConfig(
+        database_url=database_factory.create(),
+        topology=TOPOLOGY,
+        poll_wait_seconds=1,
+        payload_registry=CATALOG_REGISTRY,
+    )
     with LocalPipeline(config) as running:
         yield running
 
 
 def test_the_demo_accounts_for_every_event_and_reconciles(pipeline):
-    # given 40 valid events, 2 of them sent twice, 3 invalid ones, and 2 poison messages behind ingest's back
+    # given 40 valid events, 2 of them sent twice, 4 invalid ones, and 2 poison messages behind ingest's back
     valid = [event_dict() for _ in range(40)]
-    invalid = [event_dict(occurred_at="2026-01-01T00:00:00"), event_dict(extra=1), event_dict(payload={"x": "\x00"})]
+    # the last one is invalid only under the sample catalog the demo validates against (no order_id, ...)
+    invalid = [
+        event_dict(occurred_at="2026-01-01T00:00:00"),
+        event_dict(extra=1),
+        event_dict(payload={"x": "\x00"}),
+        event_dict(event_type="order.created", payload={"orderNumber": 7}),
+    ]
     events = [*valid[:20], valid[3], *invalid, *valid[20:], valid[30]]
     poison = ["not json", json.dumps(event_dict(event_type="Not.Valid"))]
 
@@ -33,7 +45,7 @@ def test_the_demo_accounts_for_every_event_and_reconciles(pipeline):
     report = run_demo(pipeline, DemoPlan(request_size=7, senders=2, max_backlog=15), events=events, poison=poison)
 
     # then
-    assert (report.sent, report.accepted, report.rejected) == (45, 42, 3)
+    assert (report.sent, report.accepted, report.rejected) == (46, 42, 4)
     assert (report.distinct_accepted, report.stored, report.duplicates_skipped) == (40, 40, 2)
     assert report.dead_letters == Counter({"malformed_json": 1, "invalid_message": 1})
     assert report.poison_sent == 2

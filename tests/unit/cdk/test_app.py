@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from sluice_cdk.app import create_app, load_cdk_context, main
 from sluice_cdk.config import Architecture
+from sluice_shared.environment import PAYLOAD_REGISTRY
 from sluice_shared.errors import ConfigurationError
 from tests.unit.cdk.helpers import CDK_CONTEXT, inline_code
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from aws_cdk import cx_api
 
 
 def test_cdk_json_context_carries_the_feature_flags_and_the_default_architecture() -> None:
@@ -49,3 +52,36 @@ def test_unreadable_cdk_json_is_one_line_and_exit_2(tmp_path: Path, capsys: pyte
 def test_missing_cdk_json_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="cannot read CDK context from"):
         load_cdk_context(tmp_path / "absent.json")
+
+
+def _function_environments(template: dict[str, Any]) -> dict[str, dict[str, str]]:
+    return {
+        logical_id: resource["Properties"].get("Environment", {}).get("Variables", {})
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Lambda::Function" and ("Consumer" in logical_id or "Ingest" in logical_id)
+    }
+
+
+def test_functions_get_no_payload_registry_unless_the_context_names_one(
+    assembly: cx_api.CloudAssembly, tmp_path: Path
+) -> None:
+    # given the default app: no registry configured
+    default = _function_environments(assembly.get_stack_by_name("Sluice-dev").template)
+    assert default, "the consumer and ingest functions were not found"
+    assert all(PAYLOAD_REGISTRY not in variables for variables in default.values())
+
+    # when the context names one, then both functions carry it
+    app = create_app(
+        context={**CDK_CONTEXT, "sluice:stages": "dev", "sluice:payload-registry": "my_events.models:registry"},
+        code=inline_code,
+        outdir=str(tmp_path),
+    )
+    configured = _function_environments(app.synth().get_stack_by_name("Sluice-dev").template)
+    assert {name: variables.get(PAYLOAD_REGISTRY) for name, variables in configured.items()} == dict.fromkeys(
+        configured, "my_events.models:registry"
+    )
+
+
+def test_malformed_payload_registry_context_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match=r"must look like 'package\.module:attribute'"):
+        create_app(context={**CDK_CONTEXT, "sluice:payload-registry": "not a spec"}, code=inline_code)

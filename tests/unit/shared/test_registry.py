@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel
 
-from sluice_shared.catalog import default_registry
+from sluice_shared.catalog import CATALOG_REGISTRY, default_registry
 from sluice_shared.contract import parse_message
 from sluice_shared.errors import ConfigurationError, InvalidMessageError, UnknownEventTypeError
 from sluice_shared.registry import PayloadRegistry, UnknownEventTypePolicy, load_registry
@@ -97,7 +97,10 @@ def test_unloadable_registry_is_a_configuration_error(spec: str) -> None:
         load_registry(spec)
 
 
-def test_settings_build_the_catalog_with_the_policy_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_settings_build_the_configured_registry_with_the_policy_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SLUICE_PAYLOAD_REGISTRY", CATALOG_REGISTRY)
     monkeypatch.setenv("SLUICE_UNKNOWN_EVENT_TYPES", "reject")
     monkeypatch.setenv("SLUICE_REDACT_FIELDS", "email, card_number")
 
@@ -106,3 +109,36 @@ def test_settings_build_the_catalog_with_the_policy_from_the_environment(monkeyp
     assert settings.build_registry().unknown_event_types is UnknownEventTypePolicy.REJECT
     assert "order.created" in settings.build_registry()
     assert settings.redact_fields == ("email", "card_number")
+
+
+def test_unset_registry_means_no_payload_models_and_unknown_types_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SLUICE_PAYLOAD_REGISTRY", raising=False)
+    monkeypatch.delenv("SLUICE_UNKNOWN_EVENT_TYPES", raising=False)
+
+    registry = ContractSettings().build_registry()
+
+    assert list(registry) == []
+    assert registry.unknown_event_types is UnknownEventTypePolicy.ACCEPT
+
+
+def test_order_created_unlike_the_sample_model_is_valid_under_default_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given a payload that the sample catalog's OrderCreated refuses (no customer_id, currency, lines ...)
+    monkeypatch.delenv("SLUICE_PAYLOAD_REGISTRY", raising=False)
+    body = event_body(event_type="order.created", payload={"orderNumber": 17, "items": "three"})
+    with pytest.raises(InvalidMessageError):
+        parse_message(body, registry=default_registry())
+
+    # when it is validated under default settings, then only the envelope is checked
+    envelope = parse_message(body, registry=ContractSettings().build_registry())
+
+    assert envelope.payload == {"orderNumber": 17, "items": "three"}
+
+
+def test_unset_registry_follows_the_reject_policy_for_every_type(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SLUICE_PAYLOAD_REGISTRY", raising=False)
+    monkeypatch.setenv("SLUICE_UNKNOWN_EVENT_TYPES", "reject")
+
+    with pytest.raises(UnknownEventTypeError):
+        parse_message(event_body(event_type="order.created"), registry=ContractSettings().build_registry())

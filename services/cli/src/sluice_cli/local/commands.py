@@ -23,6 +23,7 @@ from sluice_cli.local.demo import DemoPlan, DemoReport, run_demo
 from sluice_cli.local.pipeline import DEFAULT_QUEUE_NAME, LOCAL_POLL_WAIT_SECONDS, LocalPipeline, PipelineConfig
 from sluice_cli.local.queues import LOCAL_TOPOLOGY
 from sluice_shared import environment as env
+from sluice_shared.catalog import CATALOG_REGISTRY
 from sluice_shared.topology import SQS_MAX_BATCH_SIZE_FIFO, QueueTopology
 
 __all__ = ["app"]
@@ -61,6 +62,15 @@ TimeoutOption = Annotated[
         help="Consumer timeout in seconds; the queue's visibility timeout is 6 x this + the batching window.",
     ),
 ]
+PayloadRegistryOption = Annotated[
+    str,
+    typer.Option(
+        "--payload-registry",
+        envvar=env.PAYLOAD_REGISTRY,
+        help="'package.module:attribute' of the payload models both functions validate against. Default: "
+        "Sluice's sample catalog (a deployment without the setting has no payload models).",
+    ),
+]
 LogLevelOption = Annotated[
     str, typer.Option("--log-level", help="Level of the pipeline's and the functions' logs (stderr / stdout).")
 ]
@@ -80,6 +90,7 @@ def up(
     batch_size: BatchSizeOption = LOCAL_TOPOLOGY.batch_size,
     batching_window: WindowOption = LOCAL_TOPOLOGY.batching_window_seconds,
     consumer_timeout: TimeoutOption = LOCAL_TOPOLOGY.consumer_timeout_seconds,
+    payload_registry: PayloadRegistryOption = CATALOG_REGISTRY,
     log_level: LogLevelOption = "INFO",
 ) -> None:
     """Start the pipeline on loopback and run until Ctrl-C; print where everything is."""
@@ -103,6 +114,7 @@ def up(
         poll_wait_seconds=LOCAL_POLL_WAIT_SECONDS,
         ingest_port=ingest_port,
         sqs_port=sqs_port,
+        payload_registry=payload_registry,
         environment={"POWERTOOLS_LOG_LEVEL": log_level.upper()},
     )
     err.print("starting the local pipeline ...")
@@ -166,8 +178,14 @@ def demo(
     )
     bad = [json.dumps(event) for event in generate_events(max(0, plan.poison - 1), invalid_ratio=1.0, seed=seed)]
     poison_bodies = [*bad, "{not json"][: plan.poison]
-    config = PipelineConfig(database_url=database_url, environment={"POWERTOOLS_LOG_LEVEL": "WARNING"})
+    # The generated events are the sample catalog's: validate them against it, explicitly.
+    config = PipelineConfig(
+        database_url=database_url,
+        payload_registry=CATALOG_REGISTRY,
+        environment={"POWERTOOLS_LOG_LEVEL": "WARNING"},
+    )
     err.print("starting the local pipeline ...")
+    err.print(f"payload models: {_registry_description(CATALOG_REGISTRY)}", markup=False)
     with _stop_signals(), LocalPipeline(config) as pipeline:
         err.print(f"pipeline up ({pipeline.database_kind}); sending {len(generated)} events to {pipeline.ingest_url}")
         err.print(f"({plan.poison} invalid messages go straight to the queue, as a producer bypassing ingest would)")
@@ -217,6 +235,14 @@ def _print_report(report: DemoReport, events_url: str) -> None:
         out.print(f"  {name:<21}{value:>{value_width}}  {note}".rstrip(), markup=False)
 
 
+def _registry_description(spec: str | None) -> str:
+    if spec is None:
+        return f"none ({env.PAYLOAD_REGISTRY} unset: every event type follows the unknown-type policy)"
+    if spec == CATALOG_REGISTRY:
+        return f"Sluice's sample catalog ({env.PAYLOAD_REGISTRY}={spec})"
+    return f"{env.PAYLOAD_REGISTRY}={spec}"
+
+
 def _print_where(pipeline: LocalPipeline) -> None:
     from sluice_ingest.logic import EVENTS_PATH  # noqa: PLC0415 - ~190 ms of imports, only once running
 
@@ -235,9 +261,10 @@ def _print_where(pipeline: LocalPipeline) -> None:
         ),
         ("DLQ", pipeline.dlq_url),
         ("database", f"{pipeline.masked_database_url}  ({pipeline.database_kind})"),
+        ("payload models", _registry_description(pipeline.config.payload_registry)),
     ]
     for name, value in rows:
-        out.print(f"  {name:<13} {value}", markup=False, highlight=False)
+        out.print(f"  {name:<14} {value}", markup=False, highlight=False)
     out.print("In another shell:")
     for name, value in pipeline.exports().items():
         out.print(f"  export {name}='{value}'", markup=False)

@@ -56,7 +56,12 @@ def deadline_margin_ms(topology: QueueTopology) -> int:
 
 @contextmanager
 def consumer_handler(
-    *, database_url: str, dlq_url: str, client: SQSClient, topology: QueueTopology
+    *,
+    database_url: str,
+    dlq_url: str,
+    client: SQSClient,
+    topology: QueueTopology,
+    payload_registry: str | None = None,
 ) -> Iterator[Handler]:
     """Configure the consumer for this pipeline and yield its Lambda handler; reset the consumer on exit."""
     from sluice_consumer import runtime  # noqa: PLC0415 - psycopg, pool and Powertools load only when used
@@ -68,6 +73,7 @@ def consumer_handler(
     settings = ConsumerSettings(
         database_url=SecretStr(database_url),
         dlq_url=dlq_url,
+        payload_registry=payload_registry,
         batch_deadline_margin_ms=deadline_margin_ms(topology),
     )
     sink = SqsDeadLetterSink(dlq_url, sender=BatchSender(dlq_url, client=client))
@@ -81,14 +87,17 @@ def consumer_handler(
 
 
 @contextmanager
-def ingest_handler(*, queue_url: str, client: SQSClient) -> Iterator[Handler]:
+def ingest_handler(*, queue_url: str, client: SQSClient, payload_registry: str | None = None) -> Iterator[Handler]:
     """Configure the ingest function for this pipeline and yield its Lambda handler; reset it on exit."""
     from sluice_ingest import runtime  # noqa: PLC0415 - Powertools loads only when used
     from sluice_ingest.handler import lambda_handler, metrics  # noqa: PLC0415
     from sluice_ingest.settings import IngestSettings  # noqa: PLC0415
     from sluice_shared.sqs import BatchSender  # noqa: PLC0415
 
-    runtime.configure(IngestSettings(queue_url=queue_url), sender=BatchSender(queue_url, client=client))
+    runtime.configure(
+        IngestSettings(queue_url=queue_url, payload_registry=payload_registry),
+        sender=BatchSender(queue_url, client=client),
+    )
     try:
         yield serialized(lambda_handler, after=metrics.clear_metrics)  # see consumer_handler
     finally:

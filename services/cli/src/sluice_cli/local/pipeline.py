@@ -87,6 +87,8 @@ class PipelineConfig:
     sqs_port: int = 0
     region: str = LOCAL_REGION
     migrate: bool = True
+    # SLUICE_PAYLOAD_REGISTRY for both functions; None: no payload models, as a deployment without the setting.
+    payload_registry: str | None = None
     # Replace the real handlers (tests, fault injection); None runs the consumer and ingest functions.
     consumer: Handler | None = None
     ingest: Handler | None = None
@@ -168,6 +170,7 @@ class LocalPipeline:
             env.QUEUE_URL: self.queue_url,
             env.DLQ_URL: self.dlq_url,
             env.DATABASE_URL: self.masked_database_url,
+            **({env.PAYLOAD_REGISTRY: self.config.payload_registry} if self.config.payload_registry else {}),
         }
 
     # --- life cycle -------------------------------------------------------------------------------
@@ -208,10 +211,16 @@ class LocalPipeline:
             logger.info("migrations applied: %s", ", ".join(applied) or "none pending")
         consumer = config.consumer or stack.enter_context(
             consumer_handler(
-                database_url=self._database.url, dlq_url=self.dlq_url, client=client, topology=config.topology
+                database_url=self._database.url,
+                dlq_url=self.dlq_url,
+                client=client,
+                topology=config.topology,
+                payload_registry=config.payload_registry,
             )
         )
-        ingest = config.ingest or stack.enter_context(ingest_handler(queue_url=self.queue_url, client=client))
+        ingest = config.ingest or stack.enter_context(
+            ingest_handler(queue_url=self.queue_url, client=client, payload_registry=config.payload_registry)
+        )
         http = FunctionUrlServer(ingest, port=config.ingest_port, region=config.region)
         http.start()
         stack.callback(http.stop)
