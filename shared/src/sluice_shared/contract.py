@@ -89,8 +89,13 @@ _UTF8_MAX_BYTES_PER_CHAR: Final = 4
 _STRING_VALUED_FIELDS: Final = 4
 # ISO 8601 starts with a four-digit year; pydantic would otherwise read a string of digits as Unix time.
 _ISO_DATE_START: Final = re.compile(r"\d{4}-")
+# ISO 8601's expanded years (a sign, or more than four digits: +10000-01-01, -0001-01-01) are well-formed
+# timestamps outside what datetime and PostgreSQL's timestamptz round trip hold once in UTC.
+_EXPANDED_YEAR: Final = re.compile(r"([+-]\d{4,}|\d{5,})-\d{2}-\d{2}")
+_OUT_OF_UTC_RANGE_REASON: Final = "is out of range once converted to UTC (years 1 to 9999)"
 # Only timestamps in these years can leave datetime's range (years 1 to 9999) once shifted to UTC.
-_EDGE_YEARS: Final = frozenset({1, 9999})
+_MAX_YEAR: Final = 9999
+_EDGE_YEARS: Final = frozenset({1, _MAX_YEAR})
 _DUPLICATE_KEY_REASON: Final = (
     "duplicate key: the object has this key more than once, and JSON parsers disagree on which value wins"
 )
@@ -150,6 +155,9 @@ class EventEnvelope(BaseModel):
         if isinstance(value, int | float) and not isinstance(value, bool):
             raise ValueError("must be an ISO 8601 timestamp with a timezone, not a number")  # noqa: TRY004
         if isinstance(value, str) and _ISO_DATE_START.match(value) is None:
+            expanded = _EXPANDED_YEAR.match(value)
+            if expanded is not None and not 1 <= int(expanded.group(1)) <= _MAX_YEAR:
+                raise ValueError(_OUT_OF_UTC_RANGE_REASON)
             raise ValueError("must be an ISO 8601 timestamp with a timezone, such as 2026-11-26T12:00:00Z")
         return value
 
@@ -161,7 +169,7 @@ class EventEnvelope(BaseModel):
             try:
                 value.astimezone(UTC)
             except OverflowError as exc:
-                raise ValueError("is out of range once converted to UTC (years 1 to 9999)") from exc
+                raise ValueError(_OUT_OF_UTC_RANGE_REASON) from exc
         return value
 
     @model_validator(mode="after")

@@ -29,6 +29,7 @@ __all__ = [
     "QueueAccessDeniedError",
     "QueueNotFoundError",
     "QueueUnavailableError",
+    "SchemaBehindError",
     "SluiceError",
     "TransientError",
     "UnknownEventTypeError",
@@ -152,6 +153,16 @@ class DatabaseUnavailableError(TransientError):
     def __init__(self, message: str, *, sqlstate: str | None = None) -> None:
         super().__init__(message)
         self.sqlstate = sqlstate
+
+
+class SchemaBehindError(TransientError):
+    """The database lacks migrations this code needs; retried, because the deploy's migrations run may follow."""
+
+    code = "schema_behind"
+
+    def __init__(self, message: str, *, missing: tuple[int, ...] = ()) -> None:
+        super().__init__(message)
+        self.missing = missing
 
 
 class DatabaseAuthenticationError(DatabaseUnavailableError):

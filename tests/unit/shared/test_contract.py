@@ -155,3 +155,21 @@ def test_envelope_is_immutable() -> None:
     with pytest.raises(ValueError, match="frozen"):
         envelope.source = "other"  # type: ignore[misc]
     assert isinstance(envelope, EventEnvelope)
+
+
+@pytest.mark.parametrize("text", ["+10000-01-01T00:00:00+00:00", "10000-01-01T00:00:00Z", "-0001-12-31T00:00:00Z"])
+def test_expanded_year_outside_1_to_9999_is_out_of_range_not_malformed(text: str) -> None:
+    with pytest.raises(InvalidMessageError) as caught:
+        parse_message(event_body(occurred_at=text))
+
+    assert (caught.value.field, caught.value.reason) == (
+        "occurred_at",
+        "is out of range once converted to UTC (years 1 to 9999)",
+    )
+
+
+def test_signed_year_within_range_is_still_not_iso_8601_as_sluice_takes_it() -> None:
+    with pytest.raises(InvalidMessageError) as caught:
+        parse_message(event_body(occurred_at="+2026-01-01T00:00:00Z"))
+
+    assert caught.value.reason.startswith("must be an ISO 8601 timestamp with a timezone")

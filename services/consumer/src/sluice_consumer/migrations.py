@@ -9,10 +9,7 @@ function all call :func:`apply_migrations`.
 
 from __future__ import annotations
 
-import hashlib
-import re
 from dataclasses import dataclass
-from importlib.resources import files
 from typing import Any, Final
 
 import psycopg
@@ -20,6 +17,7 @@ from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from sluice_consumer.database import classify_connect_error, classify_database_error
+from sluice_consumer.migration_files import Migration, available_migrations
 from sluice_consumer.repository import (
     CREATE_MIGRATIONS_TABLE,
     INSERT_MIGRATION,
@@ -40,7 +38,6 @@ __all__ = [
     "migration_status",
 ]
 
-_FILE_NAME: Final = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 CONNECT_TIMEOUT_S: Final = 10
 # Creating the version table: once, and once more after losing a race with another first-time migrator.
 _CREATE_ATTEMPTS: Final = 2
@@ -50,20 +47,6 @@ class MigrationChecksumError(ConfigurationError):
     """An applied migration's file changed since it was applied: add a new migration instead of editing one."""
 
     code = "migration_checksum"
-
-
-@dataclass(frozen=True, slots=True)
-class Migration:
-    """One numbered SQL file."""
-
-    version: int
-    name: str
-    sql: str
-
-    @property
-    def checksum(self) -> str:
-        """SHA-256 of the file's text."""
-        return hashlib.sha256(self.sql.encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,17 +63,6 @@ class MigrationStatus:
 
     applied: list[str]
     pending: list[str]
-
-
-def available_migrations() -> list[Migration]:
-    """Every migration shipped in the package, in version order."""
-    folder = files("sluice_consumer").joinpath("migrations")
-    found = []
-    for entry in folder.iterdir():
-        match = _FILE_NAME.match(entry.name)
-        if match:
-            found.append(Migration(int(match.group(1)), entry.name.removesuffix(".sql"), entry.read_text("utf-8")))
-    return sorted(found, key=lambda migration: migration.version)
 
 
 def migrate(conn: psycopg.Connection[Any]) -> MigrationResult:

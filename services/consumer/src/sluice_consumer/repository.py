@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
     from sluice_consumer.database import Database
     from sluice_consumer.logic import EventRow
+    from sluice_consumer.schema import SchemaGate
 
 __all__ = [
     "COLUMNS",
@@ -46,6 +47,7 @@ __all__ = [
     "LOCK_MIGRATIONS_TABLE",
     "MAX_ROWS_PER_STATEMENT",
     "MIGRATIONS_TABLE_EXISTS",
+    "SELECT_APPLIED_VERSIONS",
     "SELECT_EVENT",
     "SELECT_MIGRATIONS",
     "JsonText",
@@ -110,6 +112,8 @@ LOCK_MIGRATIONS_TABLE: Final = "LOCK TABLE sluice_schema_migrations IN SHARE ROW
 MIGRATIONS_TABLE_EXISTS: Final = "SELECT to_regclass('sluice_schema_migrations') IS NOT NULL"
 SELECT_MIGRATIONS: Final = "SELECT version, name, checksum FROM sluice_schema_migrations ORDER BY version"
 INSERT_MIGRATION: Final = "INSERT INTO sluice_schema_migrations (version, name, checksum) VALUES (%s, %s, %s)"
+# The consumer's schema gate: which of the versions its code ships are applied.
+SELECT_APPLIED_VERSIONS: Final = "SELECT version FROM sluice_schema_migrations WHERE version = ANY(%s::int4[])"
 
 SELECT_EVENT: Final = """
 SELECT event_id, event_type, source, occurred_at, schema_version, payload, sqs_message_id, receive_count,
@@ -191,9 +195,12 @@ def _atomically(
 class PostgresEventStore:
     """:class:`~sluice_consumer.logic.EventStore` over a :class:`~sluice_consumer.database.Database`."""
 
-    def __init__(self, database: Database, *, statement_timeout_ms: int | None = None) -> None:
+    def __init__(
+        self, database: Database, *, statement_timeout_ms: int | None = None, schema_gate: SchemaGate | None = None
+    ) -> None:
         self.database = database
         self.statement_timeout_ms = statement_timeout_ms
+        self.schema_gate = schema_gate
 
     def _budget_s(self, deadline: Deadline) -> float | None:
         budget = deadline.budget_s()
@@ -207,11 +214,14 @@ class PostgresEventStore:
         Raises:
             ConstraintViolationError: a row broke a constraint or was not valid data (nothing committed).
             DatabaseUnavailableError: the connection failed, was cancelled at the deadline, or timed out.
+            SchemaBehindError: the schema gate found migrations this code needs missing (nothing written).
             ConfigurationError: the table is missing or the role may not write it.
         """
         budget = self._budget_s(deadline)
         with self.database.connection(timeout_s=budget) as conn:
             try:
+                if self.schema_gate is not None:
+                    self.schema_gate.ensure(conn)
                 with statement_watchdog(conn, budget):
                     try:
                         return copy_new_events(conn, rows)

@@ -14,13 +14,16 @@ from pydantic import ValidationError
 from sluice_consumer.database import Database, build_credentials
 from sluice_consumer.dead_letters import NoDeadLetterQueue, SqsDeadLetterSink
 from sluice_consumer.repository import PostgresEventStore
+from sluice_consumer.schema import SchemaGate
 from sluice_consumer.settings import ConsumerSettings
+from sluice_consumer.telemetry import SERVICE
 from sluice_shared.contract import field_errors
 from sluice_shared.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from sluice_consumer.database import CredentialsProvider
     from sluice_consumer.logic import DeadLetterSink, EventStore
+    from sluice_shared.errors import SchemaBehindError
     from sluice_shared.registry import PayloadRegistry
 
 __all__ = [
@@ -111,10 +114,24 @@ def get_database() -> Database:
 
 
 def get_event_store() -> EventStore:
-    """The PostgreSQL event store."""
+    """The PostgreSQL event store, behind the schema gate (it writes only once the migrations it needs ran)."""
     if _cache.store is None:
-        _cache.store = PostgresEventStore(get_database(), statement_timeout_ms=get_settings().db_statement_timeout_ms)
+        _cache.store = PostgresEventStore(
+            get_database(),
+            statement_timeout_ms=get_settings().db_statement_timeout_ms,
+            schema_gate=SchemaGate(on_behind=_log_schema_behind),
+        )
     return _cache.store
+
+
+def _log_schema_behind(error: SchemaBehindError) -> None:
+    # Once per execution environment (cold start): every batch is retried until the migrations ran.
+    from aws_lambda_powertools import Logger  # noqa: PLC0415 - already imported by the handler
+
+    Logger(service=SERVICE, child=True).warning(
+        "database schema is behind this code: batches are retried until the migrations run",
+        extra={"missing_migrations": list(error.missing), "error": error.message},
+    )
 
 
 def get_dead_letter_sink() -> DeadLetterSink:
