@@ -4,12 +4,13 @@ The real handler runs against a migrated database through :class:`~tests.support
 (any RDS Proxy pinning trigger fails the connection, and the test when the proxy closes): new rows, duplicates
 within and across batches, a row the database refuses (bisection), a batch over 1,000 rows (one explicit
 transaction), a dropped connection (transient, retried), a statement cancelled at the deadline, a connection
-closed while idle between invocations, a poison message sent to the DLQ. The test prints the proxy's summary,
-including whether the extended query protocol was used.
+closed while idle between invocations, a poison message sent to the DLQ, and the schema gate's read. The test
+prints the proxy's summary, including whether the extended query protocol was used.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +21,7 @@ from pydantic import SecretStr
 from sluice_consumer import runtime
 from sluice_consumer.context import LocalContext
 from sluice_consumer.handler import lambda_handler
-from sluice_consumer.repository import COPY_EVENTS_BINARY, INSERT_EVENTS
+from sluice_consumer.repository import COPY_EVENTS_BINARY, INSERT_EVENTS, SELECT_APPLIED_VERSIONS
 from sluice_consumer.settings import ConsumerSettings
 from tests.support.factories import event_body
 from tests.unit.consumer.sqs_events import sqs_event
@@ -38,8 +39,8 @@ def failures(*indexes: int) -> dict[str, list[dict[str, str]]]:
 
 
 def _as_sent(statement: str) -> str:
-    """A statement as psycopg sends it: ``%b`` placeholders become ``$1``, ``$2``, ..."""
-    parts = statement.split("%b")
+    """A statement as psycopg sends it: ``%b`` and ``%s`` placeholders become ``$1``, ``$2``, ..."""
+    parts = re.split("%[bs]", statement)
     return "".join(part + (f"${index}" if index < len(parts) else "") for index, part in enumerate(parts, 1))
 
 
@@ -103,7 +104,15 @@ def test_the_consumers_whole_hot_path_pins_no_rds_proxy_session(
     assert report.extended_protocol_used  # binary parameters travel in Bind messages; unnamed statements only
     assert report.binary_parameters_used
     assert report.cancel_requests == 1
-    assert set(report.sql) == {"", "BEGIN", "COMMIT", _as_sent(COPY_EVENTS_BINARY), _as_sent(INSERT_EVENTS)}
+    # the schema gate's one read (once per connection's execution environment), then the writes
+    assert set(report.sql) == {
+        "",
+        "BEGIN",
+        "COMMIT",
+        _as_sent(SELECT_APPLIED_VERSIONS),
+        _as_sent(COPY_EVENTS_BINARY),
+        _as_sent(INSERT_EVENTS),
+    }
 
 
 def _hold_event_id(conn: psycopg.Connection[Any], event_id: str) -> None:

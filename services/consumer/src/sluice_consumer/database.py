@@ -3,9 +3,18 @@
 One :class:`Database` per execution environment owns one lazily opened ``psycopg_pool.ConnectionPool`` of a
 single connection (a Lambda runs one invocation at a time), health-checked on checkout because sockets die
 while an environment is frozen, with ``prepare_threshold=None`` because named prepared statements pin RDS
-Proxy sessions. The pool's ``conninfo`` is a callable, so each new connection gets fresh credentials: a new
-RDS IAM token (valid 15 minutes), or the cached Secrets Manager secret, re-read once after the server
-refuses it (rotation).
+Proxy sessions.
+
+The pool's ``conninfo`` is a callable, so each new connection gets fresh credentials: a new RDS IAM token (valid
+15 minutes), or the cached Secrets Manager secret, re-read once after the server refuses it (rotation).
+
+Reconnection is driven by checkouts, not by the pool's background backoff. psycopg_pool retries a lost
+connection with exponential backoff (1, 2, 4 ... up to 128 s apart) and a checkout only waits for it: after a
+35 s outage a warm consumer kept failing whole batches for 27 s, each then waiting a visibility timeout before
+SQS delivered it again. With ``reconnect_timeout=0`` the pool schedules no retries, and each checkout allows
+exactly one connection attempt: a checkout that finds no connection gets a fresh attempt at once, and fails as
+soon as that attempt fails (the batch is retried). During an outage every invocation fails fast; the first
+one after the database is back connects.
 
 psycopg errors are classified here, once, from their types: data and integrity errors are permanent
 (:class:`ConstraintViolationError`); connection, timeout, cancel, serialization and deadlock errors are
@@ -62,8 +71,8 @@ APPLICATION_NAME: Final = "sluice-consumer"
 AMAZON_ROOT_CA_BUNDLE: Final = "certs/amazon-trust-services.pem"
 # How long to wait for psycopg to deliver a cancel request (psycopg's own default is 30 s).
 CANCEL_TIMEOUT_S: Final = 2.0
-# How often a waiting checkout looks for refused credentials (psycopg_pool's own retry backs off from ~1 s).
-AUTH_POLL_S: Final = 0.2
+# How often a waiting checkout looks whether the connection attempt made for it failed.
+CHECKOUT_POLL_S: Final = 0.2
 
 
 def _bundled_ca() -> str:
@@ -327,8 +336,17 @@ def classify_connect_error(exc: psycopg.OperationalError) -> SluiceError:
     return DatabaseUnavailableError(f"cannot connect to the database: {_first_line(exc)}")
 
 
+class _NoCheckoutWaitingError(Exception):
+    """Raised instead of connecting when no checkout asked for a connection (the pool's own retry)."""
+
+
 class Database:
-    """The execution environment's connection pool (one connection), opened on first use."""
+    """The execution environment's connection pool (one connection), opened on first use.
+
+    Each checkout allows one connection attempt (module doc): the pool's automatic retry right after a failed
+    attempt is refused before anything is sent, so a refused password is tried once, not twice, and a database
+    that is down sees one attempt per invocation.
+    """
 
     def __init__(
         self,
@@ -342,13 +360,29 @@ class Database:
         self._max_idle_s = max_idle_s
         self._pool: ConnectionPool[psycopg.Connection[Any]] | None = None
         self._last_connect_error: SluiceError | None = None
+        # Checkouts started (each allows one connection attempt) and the last one an attempt was made for.
+        self._checkouts = 0
+        self._checkouts_served = 0
+        # Connection attempts, numbered as they start, and the number of the last one that failed: a checkout
+        # gives up once an attempt that started after it began has failed.
+        self._attempts_started = 0
+        self._last_failed_attempt = 0
 
     def _conninfo(self) -> str:
+        """The pool's conninfo callable: called once per connection attempt, before connecting."""
+        if self._checkouts_served >= self._checkouts:
+            raise _NoCheckoutWaitingError("no checkout is waiting for a connection: the next one connects")
+        self._checkouts_served = self._checkouts
+        self._attempts_started += 1
         try:
             return self.credentials.conninfo()
         except SluiceError as exc:
-            self._last_connect_error = exc
+            self._failed(exc)
             raise
+
+    def _failed(self, error: SluiceError) -> None:
+        self._last_connect_error = error
+        self._last_failed_attempt = self._attempts_started
 
     def _open(self) -> ConnectionPool[psycopg.Connection[Any]]:
         database = self
@@ -361,7 +395,7 @@ class Database:
                 try:
                     conn = super().connect(conninfo, **kwargs)
                 except psycopg.OperationalError as exc:
-                    database._last_connect_error = classify_connect_error(exc)
+                    database._failed(classify_connect_error(exc))
                     raise
                 database._last_connect_error = None
                 return conn
@@ -377,6 +411,8 @@ class Database:
             open=True,
             check=ConnectionPool.check_connection,
             timeout=self.connect_timeout_s,
+            # No background backoff: a checkout that finds no connection asks for one at once (module doc).
+            reconnect_timeout=0,
             max_idle=self._max_idle_s,
             # One worker: a single connection needs no parallel (re)connection attempts.
             num_workers=1,
@@ -405,9 +441,12 @@ class Database:
     def _checkout(self, timeout_s: float | None) -> psycopg.Connection[Any]:
         timeout = self.connect_timeout_s if timeout_s is None else max(0.1, min(timeout_s, self.connect_timeout_s))
         for attempt in (1, 2):
+            # Counted before the pool may open: opening starts the first attempt, made for this checkout.
+            self._checkouts += 1
+            attempts_before = self._attempts_started
             pool = self._pool or self._open()
             try:
-                return self._getconn(pool, deadline=time.monotonic() + timeout)
+                return self._getconn(pool, deadline=time.monotonic() + timeout, attempts_before=attempts_before)
             except PoolTimeout as exc:
                 error = self._last_connect_error or classify_database_error(exc)
                 if attempt == 1 and isinstance(error, DatabaseAuthenticationError) and self.credentials.refresh():
@@ -417,18 +456,23 @@ class Database:
                 raise error from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _getconn(self, pool: ConnectionPool[psycopg.Connection[Any]], *, deadline: float) -> psycopg.Connection[Any]:
-        """Wait for the connection until ``deadline``, but give up as soon as the server refuses our credentials.
+    def _getconn(
+        self, pool: ConnectionPool[psycopg.Connection[Any]], *, deadline: float, attempts_before: int
+    ) -> psycopg.Connection[Any]:
+        """Wait for the connection until ``deadline``, but give up as soon as an attempt made for it has failed.
 
-        The pool's worker retries a failed connection with backoff and the *same* (stale) password; waiting out
-        the whole timeout would only let it be refused again. Raises ``PoolTimeout``.
+        A checkout that finds the pool empty makes it start a connection attempt at once (``reconnect_timeout=0``
+        leaves no backoff in the way). Once an attempt started after this checkout began has failed, waiting
+        longer cannot help this invocation: the database is down or refuses our credentials (then the pool would
+        only retry the same stale password). Raises ``PoolTimeout``.
         """
         while True:
             remaining = deadline - time.monotonic()
             try:
-                return pool.getconn(timeout=max(0.01, min(AUTH_POLL_S, remaining)))
+                return pool.getconn(timeout=max(0.01, min(CHECKOUT_POLL_S, remaining)))
             except PoolTimeout:
-                if remaining <= AUTH_POLL_S or isinstance(self._last_connect_error, DatabaseAuthenticationError):
+                failed_meanwhile = self._last_failed_attempt > attempts_before
+                if remaining <= CHECKOUT_POLL_S or failed_meanwhile:
                     raise
 
     def discard(self, conn: psycopg.Connection[Any]) -> None:
