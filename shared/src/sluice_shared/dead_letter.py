@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
-from sluice_shared.errors import InvalidMessageError, SluiceError
+from sluice_shared.errors import ConflictingDuplicateError, InvalidMessageError, SluiceError
 from sluice_shared.sqs import SQS_MAX_MESSAGE_ATTRIBUTES
 
 if TYPE_CHECKING:
@@ -58,8 +58,8 @@ class DeadLetterReason:
     def from_error(
         cls, error: SluiceError, *, source_queue: str | None, now: datetime | None = None
     ) -> DeadLetterReason:
-        """Describe ``error`` (its ``code``, message and, for contract errors, the offending field)."""
-        field = error.field if isinstance(error, InvalidMessageError) else None
+        """Describe ``error`` (its ``code``, message and, for contract errors and conflicts, the field at fault)."""
+        field = error.field if isinstance(error, InvalidMessageError | ConflictingDuplicateError) else None
         return cls(
             error_code=error.code,
             error_message=error.message[:ERROR_MESSAGE_MAX_CHARS],

@@ -16,6 +16,7 @@ from typing import ClassVar
 
 __all__ = [
     "ConfigurationError",
+    "ConflictingDuplicateError",
     "ConstraintViolationError",
     "CredentialsError",
     "DatabaseAuthenticationError",
@@ -143,6 +144,29 @@ class ConstraintViolationError(PermanentError):
         super().__init__(message)
         self.sqlstate = sqlstate
         self.constraint = constraint
+
+
+class ConflictingDuplicateError(PermanentError):
+    """An ``event_id`` is already stored with different content: its producer reused the id; the row is kept."""
+
+    code = "conflicting_duplicate"
+
+    def __init__(self, *, event_id: object, fields: tuple[str, ...], stored_message_id: str | None) -> None:
+        if not fields:
+            raise ValueError("ConflictingDuplicateError needs the fields that differ")
+        origin = f"SQS message {stored_message_id}" if stored_message_id else "an earlier message"
+        super().__init__(
+            f"event_id {event_id} was already stored from {origin} with a different {', '.join(fields)}; "
+            "the stored row is unchanged (a producer reused an event_id for other content)"
+        )
+        self.event_id = event_id
+        self.fields = fields
+        self.stored_message_id = stored_message_id
+
+    @property
+    def field(self) -> str:
+        """The first envelope field that differs (``payload`` for any payload difference)."""
+        return self.fields[0]
 
 
 class DatabaseUnavailableError(TransientError):

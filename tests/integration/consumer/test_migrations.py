@@ -11,6 +11,7 @@ import pytest
 
 from sluice_consumer import migrate, runtime
 from sluice_consumer.context import LocalContext
+from sluice_consumer.migration_files import available_migrations
 from sluice_consumer.migrations import MigrationChecksumError, apply_migrations
 from sluice_consumer.settings import ConsumerSettings
 from sluice_shared.errors import ConfigurationError, DatabaseUnavailableError
@@ -30,7 +31,11 @@ EVENTS_COLUMNS = [
     ("sqs_message_id", "text"),
     ("receive_count", "integer"),
     ("received_at", "timestamp with time zone"),
+    ("content_digest", "bytea"),
 ]
+# Every migration the package ships, in order, and the schema version they lead to.
+SHIPPED = [migration.name for migration in available_migrations()]
+LATEST = max(migration.version for migration in available_migrations())
 
 
 @pytest.fixture
@@ -45,7 +50,8 @@ def _runtime_reset() -> Iterator[None]:
 
 
 def test_first_run_applies_every_migration_and_the_second_none(empty_database: str) -> None:
-    assert apply_migrations(empty_database) == ["0001_events"]
+    assert apply_migrations(empty_database) == SHIPPED
+    assert SHIPPED[:2] == ["0001_events", "0002_event_digest"]
     assert apply_migrations(empty_database) == []
 
     with psycopg.connect(empty_database) as conn:
@@ -56,7 +62,7 @@ def test_first_run_applies_every_migration_and_the_second_none(empty_database: s
         versions = conn.execute("SELECT version, name FROM sluice_schema_migrations").fetchall()
         sequences = conn.execute("SELECT count(*) FROM pg_sequences").fetchone()
     assert columns == EVENTS_COLUMNS
-    assert versions == [(1, "0001_events")]
+    assert versions == [(migration.version, migration.name) for migration in available_migrations()]
     assert sequences == (0,)  # nothing sequence-backed: no RDS Proxy pinning on the hot path
 
 
@@ -77,7 +83,7 @@ def test_concurrent_migrators_apply_each_migration_exactly_once(empty_database: 
         thread.join(timeout=60)
 
     assert errors == []
-    assert sorted(results) == [[], [], [], ["0001_events"]]
+    assert sorted(results) == [[], [], [], SHIPPED]
 
 
 def test_edited_migration_is_refused(empty_database: str) -> None:
@@ -110,14 +116,14 @@ def test_deploy_time_handler_migrates_on_create_and_update_and_ignores_delete(em
 
     assert created == {
         "PhysicalResourceId": migrate.PHYSICAL_RESOURCE_ID,
-        "Data": {"Applied": "0001_events", "SchemaVersion": "1"},
-        "applied": ["0001_events"],
-        "schema_version": 1,
+        "Data": {"Applied": ",".join(SHIPPED), "SchemaVersion": str(LATEST)},
+        "applied": SHIPPED,
+        "schema_version": LATEST,
     }
-    assert updated["Data"] == {"Applied": "", "SchemaVersion": "1"}
+    assert updated["Data"] == {"Applied": "", "SchemaVersion": str(LATEST)}
     assert updated["PhysicalResourceId"] == "p-1"
     assert deleted == {"PhysicalResourceId": "p-1", "Data": {}}
-    assert trigger["schema_version"] == 1
+    assert trigger["schema_version"] == LATEST
     json.dumps(created)  # the Provider framework serialises the response
 
 
@@ -142,4 +148,4 @@ def test_deploy_time_handler_reads_credentials_from_secrets_manager(
 
     result = migrate.lambda_handler({"RequestType": "Create"}, LocalContext())
 
-    assert result["applied"] == ["0001_events"]
+    assert result["applied"] == SHIPPED

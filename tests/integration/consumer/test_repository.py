@@ -9,17 +9,17 @@ import psycopg
 import pytest
 
 from sluice_consumer.database import Database, UrlCredentials
-from sluice_consumer.logic import EventRow
+from sluice_consumer.logic import EventRow, WriteResult
 from sluice_consumer.repository import COUNT_EVENTS, MAX_ROWS_PER_STATEMENT, PostgresEventStore
 from sluice_shared.errors import ConstraintViolationError
 
 
 def rows(count: int) -> list[EventRow]:
     now = datetime(2026, 11, 26, tzinfo=UTC)
-    return [EventRow(uuid.uuid4(), "order.created", "t", now, 1, '{"n": 1}', f"m{i}", 1) for i in range(count)]
+    return [EventRow(uuid.uuid4(), "order.created", "t", now, 1, '{"n": 1}', f"m{i}", 1, b"d") for i in range(count)]
 
 
-def test_store_returns_exactly_the_new_event_ids_across_statements(migrated_database_url: str) -> None:
+def test_store_reports_exactly_the_new_rows_across_statements(migrated_database_url: str) -> None:
     database = Database(UrlCredentials(migrated_database_url))
     store = PostgresEventStore(database)
     earlier = rows(1500)
@@ -34,8 +34,8 @@ def test_store_returns_exactly_the_new_event_ids_across_statements(migrated_data
         database.close()
 
     assert len(batch) > MAX_ROWS_PER_STATEMENT
-    assert new == {row.event_id for row in earlier[:900] + earlier[1100:]}
-    assert again == set()
+    assert new == WriteResult(frozenset([*range(900), *range(1100, 1500)]))
+    assert again == WriteResult(frozenset())
     with psycopg.connect(migrated_database_url) as conn:
         assert conn.execute(COUNT_EVENTS).fetchone() == (1500,)
 

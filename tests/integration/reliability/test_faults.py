@@ -52,11 +52,10 @@ from tests.support.factories import event_dict
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
-    from uuid import UUID
 
     from sluice_consumer.dead_letters import MessageSender
     from sluice_consumer.deadline import Deadline
-    from sluice_consumer.logic import EventRow, EventStore
+    from sluice_consumer.logic import EventRow, EventStore, WriteResult
     from sluice_shared.sqs import OutgoingMessage, SendOutcome
     from tests.support.pgproxy import PgProxy
 
@@ -346,14 +345,14 @@ class KilledAfterCommit:
         self._real = real
         return self
 
-    def store(self, rows: Sequence[EventRow], *, deadline: Deadline) -> set[UUID]:
+    def store(self, rows: Sequence[EventRow], *, deadline: Deadline) -> WriteResult:
         assert self._real is not None
-        new_ids = self._real.store(rows, deadline=deadline)
+        written = self._real.store(rows, deadline=deadline)
         self.calls += 1
         if self.calls == self.call:
             self.killed_ids = {str(row.event_id) for row in rows}
             raise ConsumerKilledError("the execution environment died right after the commit")
-        return new_ids
+        return written
 
 
 def test_a_consumer_killed_right_after_its_commit_stores_each_event_once(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
-from sluice_shared.errors import ConstraintViolationError, SluiceError, TransientError
+from sluice_consumer.logic import WriteResult
+from sluice_shared.errors import ConflictingDuplicateError, ConstraintViolationError, SluiceError, TransientError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -30,7 +32,7 @@ class FakeEventStore:
         self.on_store = on_store
         self.calls: list[list[str]] = []
 
-    def store(self, rows: Sequence[EventRow], *, deadline: Deadline) -> set[UUID]:
+    def store(self, rows: Sequence[EventRow], *, deadline: Deadline) -> WriteResult:
         del deadline  # the fake never runs out of time; tests drive the deadline through its clock
         self.calls.append([row.sqs_message_id for row in rows])
         if self.on_store is not None:
@@ -39,12 +41,34 @@ class FakeEventStore:
             raise self.failure
         if any(row.event_id in self.bad_ids for row in rows):
             raise ConstraintViolationError("check constraint violated", sqlstate="23514", constraint="events_check")
-        new: set[UUID] = set()
-        for row in rows:
-            if row.event_id not in self.rows:
+        new: set[int] = set()
+        conflicts: dict[int, ConflictingDuplicateError] = {}
+        for position, row in enumerate(rows):
+            stored = self.rows.get(row.event_id)
+            if stored is None:
                 self.rows[row.event_id] = row
-                new.add(row.event_id)
-        return new
+                new.add(position)
+                continue
+            fields = _differences(stored, row)
+            if fields:
+                conflicts[position] = ConflictingDuplicateError(
+                    event_id=row.event_id, fields=fields, stored_message_id=stored.sqs_message_id
+                )
+        return WriteResult(frozenset(new), conflicts)
+
+
+def _differences(stored: EventRow, row: EventRow) -> tuple[str, ...]:
+    """The fields that differ, as the PostgreSQL store compares them (the payload as JSON, not as text)."""
+    if stored.content_digest == row.content_digest:
+        return ()
+    pairs = {
+        "event_type": (stored.event_type, row.event_type),
+        "source": (stored.source, row.source),
+        "occurred_at": (stored.occurred_at, row.occurred_at),
+        "schema_version": (stored.schema_version, row.schema_version),
+        "payload": (json.loads(stored.payload), json.loads(row.payload)),
+    }
+    return tuple(name for name, (before, after) in pairs.items() if before != after)
 
 
 class FakeDeadLetterSink:

@@ -13,7 +13,7 @@ from sluice_consumer.context import LocalContext
 from sluice_consumer.handler import lambda_handler, logger
 from sluice_consumer.records import InvalidEventError
 from sluice_consumer.settings import ConsumerSettings
-from tests.support.factories import event_body
+from tests.support.factories import event_body, event_dict
 from tests.unit.consumer.fakes import FakeDeadLetterSink, FakeEventStore
 from tests.unit.consumer.sqs_events import sqs_event
 
@@ -79,6 +79,24 @@ def test_handler_returns_exactly_the_failed_message_ids(
     assert emf["MessagesDuplicate"] == [1.0]
     assert emf["MessagesDeadLettered"] == [1.0]
     assert "BatchDuration" in emf
+
+
+def test_conflicting_duplicates_are_dead_lettered_counted_and_logged(
+    store: FakeEventStore, sink: FakeDeadLetterSink, log_stream: io.StringIO, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given an event, its exact twin and a twin reusing its id for another payload, in one batch
+    event = event_dict()
+    reused = json.dumps({**event, "payload": {"order_id": "o-2", "reason": "other"}})
+
+    response = lambda_handler(sqs_event([json.dumps(event), json.dumps(event), reused]), LocalContext())
+
+    assert response == {"batchItemFailures": []}
+    assert sink.sent_ids == ["m2"]
+    [log] = [line for line in json_lines(log_stream.getvalue()) if line.get("message") == "batch consumed"]
+    assert (log["stored"], log["duplicates"], log["dead_lettered"], log["conflicting_duplicates"]) == (1, 1, 1, 1)
+    assert log["dead_letter_codes"] == {"conflicting_duplicate": 1}
+    [emf] = [line for line in json_lines(capsys.readouterr().out) if "_aws" in line]
+    assert emf["ConflictingDuplicates"] == [1.0]
 
 
 def test_handler_reports_everything_failed_when_the_deadline_is_too_close(store: FakeEventStore) -> None:

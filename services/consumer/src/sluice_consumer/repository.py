@@ -15,7 +15,7 @@ session; ``tests/integration/reliability/test_pinning.py`` checks the wire).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -26,6 +26,8 @@ from psycopg.types.string import ByteaBinaryLoader
 
 from sluice_consumer.database import classify_database_error, statement_watchdog
 from sluice_consumer.deadline import NO_DEADLINE, Deadline
+from sluice_consumer.logic import WriteResult
+from sluice_shared.errors import ConflictingDuplicateError, DatabaseUnavailableError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -37,6 +39,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "COLUMNS",
+    "COMPARED_FIELDS",
+    "COMPARE_STORED",
     "COPY_EVENTS",
     "COPY_EVENTS_BINARY",
     "COPY_TYPES",
@@ -50,10 +54,14 @@ __all__ = [
     "SELECT_APPLIED_VERSIONS",
     "SELECT_EVENT",
     "SELECT_MIGRATIONS",
+    "SELECT_STORED",
     "JsonText",
     "PostgresEventStore",
+    "compare_stored",
     "copy_new_events",
     "insert_events",
+    "select_stored",
+    "write_events",
 ]
 
 # One statement of 10,000 unnested rows spills to disk (work_mem); 1,000 keeps each statement in memory
@@ -69,31 +77,53 @@ COLUMNS: Final = (
     "payload",
     "sqs_message_id",
     "receive_count",
+    "content_digest",
 )
 
 # %b: binary parameters; text arrays would be escaped element by element on the client, ~4x slower.
 # The payload travels as text and is parsed into jsonb by the server, exactly as COPY would parse it.
 INSERT_EVENTS: Final = """
 INSERT INTO events (event_id, event_type, source, occurred_at, schema_version, payload, sqs_message_id,
-                    receive_count)
-SELECT event_id, event_type, source, occurred_at, schema_version, payload::jsonb, sqs_message_id, receive_count
-FROM unnest(%b::uuid[], %b::text[], %b::text[], %b::timestamptz[], %b::int4[], %b::text[], %b::text[], %b::int4[])
-    AS batch(event_id, event_type, source, occurred_at, schema_version, payload, sqs_message_id, receive_count)
+                    receive_count, content_digest)
+SELECT event_id, event_type, source, occurred_at, schema_version, payload::jsonb, sqs_message_id, receive_count,
+       content_digest
+FROM unnest(%b::uuid[], %b::text[], %b::text[], %b::timestamptz[], %b::int4[], %b::text[], %b::text[], %b::int4[],
+            %b::bytea[])
+    AS batch(event_id, event_type, source, occurred_at, schema_version, payload, sqs_message_id, receive_count,
+             content_digest)
 ON CONFLICT (event_id) DO NOTHING
 RETURNING event_id
 """
 
-# Text COPY: the benchmarks' yardstick (and plain, non-idempotent bulk loads).
+# Text COPY of the event data: the benchmarks' yardstick (and plain, non-idempotent bulk loads).
 COPY_EVENTS: Final = """
 COPY events (event_id, event_type, source, occurred_at, schema_version, payload, sqs_message_id, receive_count)
 FROM STDIN
 """
 # Binary COPY: the optimistic write. Binary skips the text escaping of every value on both sides.
 COPY_EVENTS_BINARY: Final = """
-COPY events (event_id, event_type, source, occurred_at, schema_version, payload, sqs_message_id, receive_count)
+COPY events (event_id, event_type, source, occurred_at, schema_version, payload, sqs_message_id, receive_count,
+             content_digest)
 FROM STDIN (FORMAT BINARY)
 """
-COPY_TYPES: Final = ("uuid", "text", "text", "timestamptz", "int4", "jsonb", "text", "int4")
+COPY_TYPES: Final = ("uuid", "text", "text", "timestamptz", "int4", "jsonb", "text", "int4", "bytea")
+
+# --- the duplicate path ---------------------------------------------------------------------------------
+# What is stored for some event_ids: the content digest to compare, and the delivery that stored the row.
+SELECT_STORED: Final = "SELECT event_id, content_digest, sqs_message_id FROM events WHERE event_id = ANY(%b::uuid[])"
+# Incoming events whose digest differs from the stored row's, compared field by field: jsonb equality ignores key
+# order and whitespace, timestamptz equality another offset for the same instant. One row per event compared.
+COMPARE_STORED: Final = """
+SELECT batch.position, stored.sqs_message_id,
+       stored.event_type <> batch.event_type, stored.source <> batch.source,
+       stored.occurred_at <> batch.occurred_at, stored.schema_version <> batch.schema_version,
+       stored.payload <> batch.payload::jsonb
+FROM unnest(%b::int4[], %b::uuid[], %b::text[], %b::text[], %b::timestamptz[], %b::int4[], %b::text[])
+    AS batch(position, event_id, event_type, source, occurred_at, schema_version, payload)
+JOIN events AS stored ON stored.event_id = batch.event_id
+"""
+# The envelope fields COMPARE_STORED reports on, in its column order.
+COMPARED_FIELDS: Final = ("event_type", "source", "occurred_at", "schema_version", "payload")
 
 COUNT_EVENTS: Final = "SELECT count(*) FROM events"
 
@@ -208,12 +238,13 @@ class PostgresEventStore:
             budget = min(budget, self.statement_timeout_ms / 1000.0)
         return None if budget == float("inf") else budget
 
-    def store(self, rows: Sequence[EventRow], *, deadline: Deadline = NO_DEADLINE) -> set[UUID]:
-        """Write ``rows`` atomically; return the ``event_id`` values that were new (see the module doc).
+    def store(self, rows: Sequence[EventRow], *, deadline: Deadline = NO_DEADLINE) -> WriteResult:
+        """Write ``rows``; say which were new, which duplicates and which conflicting duplicates (module doc).
 
         Raises:
             ConstraintViolationError: a row broke a constraint or was not valid data (nothing committed).
-            DatabaseUnavailableError: the connection failed, was cancelled at the deadline, or timed out.
+            DatabaseUnavailableError: the connection failed, was cancelled at the deadline, or timed out (rows
+                already committed by then are recognised as duplicates when SQS delivers them again).
             SchemaBehindError: the schema gate found migrations this code needs missing (nothing written).
             ConfigurationError: the table is missing or the role may not write it.
         """
@@ -223,12 +254,108 @@ class PostgresEventStore:
                 if self.schema_gate is not None:
                     self.schema_gate.ensure(conn)
                 with statement_watchdog(conn, budget):
-                    try:
-                        return copy_new_events(conn, rows)
-                    except pg_errors.UniqueViolation:
-                        # Some event_id is stored already (or another unique rule broke): write idempotently.
-                        return _atomically(conn, rows, insert_events)
+                    return write_events(conn, rows)
             except psycopg.Error as exc:
                 if conn.broken:
                     self.database.discard(conn)
                 raise classify_database_error(exc) from exc
+
+
+class _Stored(NamedTuple):
+    content_digest: bytes | None
+    sqs_message_id: str
+
+
+def write_events(conn: psycopg.Connection[Any], rows: Sequence[EventRow]) -> WriteResult:
+    """Write the first row of each new ``event_id`` in bulk; tell duplicates from conflicts (see the module doc).
+
+    Raises psycopg's own errors (callers classify), and :class:`DatabaseUnavailableError` when a row that the
+    database refused as already stored cannot be found again (deleted meanwhile: retrying settles it).
+    """
+    first: dict[UUID, int] = {}
+    for position, row in enumerate(rows):
+        first.setdefault(row.event_id, position)
+    unique = rows if len(first) == len(rows) else [rows[position] for position in first.values()]
+    # Redeliveries (SQS's receive count above 1) are looked up first: written optimistically, one stored id
+    # would make the whole COPY fail and the batch be written twice.
+    suspects = [row.event_id for row in unique if row.receive_count > 1]
+    stored = select_stored(conn, suspects) if suspects else {}
+    pending = [row for row in unique if row.event_id.bytes not in stored] if stored else unique
+    new_ids = _write_new(conn, pending)
+    if len(new_ids) < len(pending):
+        stored.update(select_stored(conn, [row.event_id for row in pending if row.event_id not in new_ids]))
+
+    new: set[int] = set()
+    to_compare: list[int] = []
+    for position, row in enumerate(rows):
+        event_id = row.event_id
+        if event_id in new_ids:
+            if first[event_id] == position:
+                new.add(position)
+                continue
+            stored_digest: bytes | None = rows[first[event_id]].content_digest  # a twin of a row written now
+        else:
+            found = stored.get(event_id.bytes)
+            if found is None:
+                raise DatabaseUnavailableError(f"event {event_id} was refused as stored but is gone: retrying")
+            stored_digest = found.content_digest
+        if stored_digest != row.content_digest:
+            to_compare.append(position)
+    conflicts = compare_stored(conn, rows, to_compare) if to_compare else {}
+    return WriteResult(frozenset(new), conflicts)
+
+
+def _write_new(conn: psycopg.Connection[Any], rows: Sequence[EventRow]) -> set[UUID]:
+    if not rows:
+        return set()
+    try:
+        return copy_new_events(conn, rows)
+    except pg_errors.UniqueViolation:
+        # Some event_id is stored already (or another unique rule broke): write idempotently.
+        return _atomically(conn, rows, insert_events)
+
+
+def select_stored(conn: psycopg.Connection[Any], event_ids: Sequence[UUID]) -> dict[bytes, _Stored]:
+    """The stored digest and storing message of each of ``event_ids`` that is stored, keyed by the id's bytes."""
+    found: dict[bytes, _Stored] = {}
+    with conn.cursor(binary=True) as cursor:
+        cursor.adapters.register_loader("uuid", ByteaBinaryLoader)  # 16 raw bytes, not uuid.UUID objects
+        for start in range(0, len(event_ids), MAX_ROWS_PER_STATEMENT):
+            cursor.execute(SELECT_STORED, [list(event_ids[start : start + MAX_ROWS_PER_STATEMENT])])
+            for raw_id, digest, message_id in cursor.fetchall():
+                found[raw_id] = _Stored(digest, message_id)
+    return found
+
+
+def compare_stored(
+    conn: psycopg.Connection[Any], rows: Sequence[EventRow], positions: Sequence[int]
+) -> dict[int, ConflictingDuplicateError]:
+    """Compare ``rows[position]`` with the stored row of its ``event_id``, field by field, for each position.
+
+    Returns the conflicts by position: rows whose envelope or payload differs from what is stored.
+    """
+    conflicts: dict[int, ConflictingDuplicateError] = {}
+    with conn.cursor(binary=True) as cursor:
+        for start in range(0, len(positions), MAX_ROWS_PER_STATEMENT):
+            chunk = positions[start : start + MAX_ROWS_PER_STATEMENT]
+            chosen = [rows[position] for position in chunk]
+            cursor.execute(
+                COMPARE_STORED,
+                [
+                    list(chunk),
+                    [row.event_id for row in chosen],
+                    [row.event_type for row in chosen],
+                    [row.source for row in chosen],
+                    [row.occurred_at for row in chosen],
+                    [row.schema_version for row in chosen],
+                    [row.payload for row in chosen],
+                ],
+            )
+            for position, message_id, *differs in cursor.fetchall():
+                fields = tuple(name for name, differ in zip(COMPARED_FIELDS, differs, strict=True) if differ)
+                if fields:
+                    event_id = rows[position].event_id
+                    conflicts[position] = ConflictingDuplicateError(
+                        event_id=event_id, fields=fields, stored_message_id=message_id
+                    )
+    return conflicts

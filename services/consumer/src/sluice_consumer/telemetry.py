@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Final
 from aws_lambda_powertools.metrics import MetricUnit
 
 from sluice_consumer.logic import Disposition
+from sluice_shared.errors import ConflictingDuplicateError
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Logger, Metrics
@@ -33,6 +34,9 @@ def record_batch(result: BatchResult, *, logger: Logger, metrics: Metrics) -> No
     metrics.add_metric(name="MessagesReceived", unit=MetricUnit.Count, value=received)
     for name, disposition in _METRICS:
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=result.counts[disposition])
+    conflicts = result.error_codes(Disposition.DEAD_LETTERED).get(ConflictingDuplicateError.code, 0)
+    # A producer reusing event_ids for other content: worth its own alarm, not just a share of dead letters.
+    metrics.add_metric(name="ConflictingDuplicates", unit=MetricUnit.Count, value=conflicts)
     metrics.add_metric(name="BatchDuration", unit=MetricUnit.Milliseconds, value=round(result.duration_ms, 3))
     failed = [
         {
@@ -51,6 +55,7 @@ def record_batch(result: BatchResult, *, logger: Logger, metrics: Metrics) -> No
             "stored": result.counts[Disposition.STORED],
             "duplicates": result.counts[Disposition.DUPLICATE],
             "dead_lettered": result.counts[Disposition.DEAD_LETTERED],
+            "conflicting_duplicates": conflicts,
             "retried": result.counts[Disposition.RETRY],
             "fifo": result.fifo,
             "duration_ms": round(result.duration_ms, 3),
