@@ -31,6 +31,7 @@ from sluice_consumer import runtime
 from sluice_consumer.migrations import apply_migrations
 from sluice_consumer.settings import ConsumerSettings
 from sluice_consumer.telemetry import SERVICE
+from sluice_shared.catalog import CATALOG_REGISTRY
 
 # Run as a script from anywhere: the repository root makes the tests' own helpers importable.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -89,7 +90,10 @@ def run(events: int, batch_size: int, *, factory: DatabaseFactory, endpoint: str
     apply_migrations(database_url)
     sqs = boto3.client("sqs", endpoint_url=endpoint)
     dlq_url = sqs.create_queue(QueueName=f"sluice-bench-load-{uuid.uuid4().hex[:8]}-dlq")["QueueUrl"]
-    settings = ConsumerSettings(database_url=SecretStr(database_url), dlq_url=dlq_url)
+    # The generated events are the sample catalog's: validate against it, as the demo does.
+    settings = ConsumerSettings(
+        database_url=SecretStr(database_url), dlq_url=dlq_url, payload_registry=CATALOG_REGISTRY
+    )
     runtime.configure(settings)
 
     generated = generate_events(events, invalid_ratio=INVALID_RATIO, duplicate_ratio=DUPLICATE_RATIO, seed=SEED)

@@ -5,11 +5,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sluice_cli.app import EXIT_FAILED, main
+from sluice_consumer.migration_files import available_migrations
 
 if TYPE_CHECKING:
     import pytest
 
     from tests.support.postgres import DatabaseFactory
+
+SHIPPED = [migration.name for migration in available_migrations()]
+LATEST = max(migration.version for migration in available_migrations())
 
 
 def test_migrate_applies_then_reports_up_to_date(
@@ -23,8 +27,11 @@ def test_migrate_applies_then_reports_up_to_date(
     second_out = capsys.readouterr().out
 
     assert (first, second) == (0, 0)
-    assert first_out.splitlines() == ["applied 0001_events", "applied 1 migration(s); schema version 1"]
-    assert second_out.splitlines() == ["already up to date; schema version 1"]
+    assert first_out.splitlines() == [
+        *(f"applied {name}" for name in SHIPPED),
+        f"applied {len(SHIPPED)} migration(s); schema version {LATEST}",
+    ]
+    assert second_out.splitlines() == [f"already up to date; schema version {LATEST}"]
 
 
 def test_migrate_reads_the_url_from_the_environment(
@@ -48,8 +55,8 @@ def test_status_lists_pending_then_applied(
     after = main(["db", "status", "--database-url", url])
 
     assert (before, after) == (EXIT_FAILED, 0)
-    assert before_out.splitlines() == ["pending  0001_events"]
-    assert capsys.readouterr().out.splitlines() == ["applied  0001_events"]
+    assert before_out.splitlines() == [f"pending  {name}" for name in SHIPPED]
+    assert capsys.readouterr().out.splitlines() == [f"applied  {name}" for name in SHIPPED]
 
 
 def test_unreachable_database_is_one_line_and_exit_1(capsys: pytest.CaptureFixture[str]) -> None:

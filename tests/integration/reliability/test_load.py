@@ -16,6 +16,7 @@ from pydantic import SecretStr
 from sluice_cli.generate import generate_events
 from sluice_consumer import runtime
 from sluice_consumer.settings import ConsumerSettings
+from sluice_shared.catalog import CATALOG_REGISTRY
 from tests.integration.reliability.load import MIB, bodies_of, expected_outcome, run_load, stored_event_ids
 
 if TYPE_CHECKING:
@@ -40,7 +41,10 @@ def consumer(
     monkeypatch.setenv("AWS_ENDPOINT_URL", sqs_endpoint)
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
     dlq_url = sqs_client.create_queue(QueueName=f"{unique_name}-dlq")["QueueUrl"]
-    settings = ConsumerSettings(database_url=SecretStr(migrated_database_url), dlq_url=dlq_url)
+    # The generated events are the sample catalog's, and some of the invalid ones break only its payload models.
+    settings = ConsumerSettings(
+        database_url=SecretStr(migrated_database_url), dlq_url=dlq_url, payload_registry=CATALOG_REGISTRY
+    )
     runtime.configure(settings)
     yield settings, dlq_url
     runtime.configure(None)

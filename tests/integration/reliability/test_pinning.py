@@ -21,7 +21,12 @@ from pydantic import SecretStr
 from sluice_consumer import runtime
 from sluice_consumer.context import LocalContext
 from sluice_consumer.handler import lambda_handler
-from sluice_consumer.repository import COPY_EVENTS_BINARY, INSERT_EVENTS, SELECT_APPLIED_VERSIONS
+from sluice_consumer.repository import (
+    COPY_EVENTS_BINARY,
+    INSERT_EVENTS,
+    SELECT_APPLIED_VERSIONS,
+    SELECT_STORED,
+)
 from sluice_consumer.settings import ConsumerSettings
 from tests.support.factories import event_body
 from tests.unit.consumer.sqs_events import sqs_event
@@ -104,7 +109,7 @@ def test_the_consumers_whole_hot_path_pins_no_rds_proxy_session(
     assert report.extended_protocol_used  # binary parameters travel in Bind messages; unnamed statements only
     assert report.binary_parameters_used
     assert report.cancel_requests == 1
-    # the schema gate's one read (once per connection's execution environment), then the writes
+    # the schema gate's one read (once per execution environment), the writes, and the duplicate path's lookup
     assert set(report.sql) == {
         "",
         "BEGIN",
@@ -112,6 +117,7 @@ def test_the_consumers_whole_hot_path_pins_no_rds_proxy_session(
         _as_sent(SELECT_APPLIED_VERSIONS),
         _as_sent(COPY_EVENTS_BINARY),
         _as_sent(INSERT_EVENTS),
+        _as_sent(SELECT_STORED),
     }
 
 

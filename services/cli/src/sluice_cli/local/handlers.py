@@ -73,8 +73,9 @@ def consumer_handler(
     settings = ConsumerSettings(
         database_url=SecretStr(database_url),
         dlq_url=dlq_url,
-        payload_registry=payload_registry,
         batch_deadline_margin_ms=deadline_margin_ms(topology),
+        # None: whatever the environment says (SLUICE_PAYLOAD_REGISTRY), as in a deployed function.
+        **({"payload_registry": payload_registry} if payload_registry else {}),
     )
     sink = SqsDeadLetterSink(dlq_url, sender=BatchSender(dlq_url, client=client))
     runtime.configure(settings, dead_letters=sink)

@@ -87,7 +87,7 @@ class PipelineConfig:
     sqs_port: int = 0
     region: str = LOCAL_REGION
     migrate: bool = True
-    # SLUICE_PAYLOAD_REGISTRY for both functions; None: no payload models, as a deployment without the setting.
+    # SLUICE_PAYLOAD_REGISTRY for both functions; None: the environment's (unset: no payload models, as deployed).
     payload_registry: str | None = None
     # Replace the real handlers (tests, fault injection); None runs the consumer and ingest functions.
     consumer: Handler | None = None
