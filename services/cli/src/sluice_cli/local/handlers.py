@@ -71,12 +71,10 @@ def consumer_handler(
     from sluice_shared.sqs import BatchSender  # noqa: PLC0415
 
     settings = ConsumerSettings(
-        database_url=SecretStr(database_url),
-        dlq_url=dlq_url,
-        batch_deadline_margin_ms=deadline_margin_ms(topology),
-        # None: whatever the environment says (SLUICE_PAYLOAD_REGISTRY), as in a deployed function.
-        **({"payload_registry": payload_registry} if payload_registry else {}),
+        database_url=SecretStr(database_url), dlq_url=dlq_url, batch_deadline_margin_ms=deadline_margin_ms(topology)
     )
+    if payload_registry:  # else whatever the environment says (SLUICE_PAYLOAD_REGISTRY), as in a deployed function
+        settings = settings.model_copy(update={"payload_registry": payload_registry})
     sink = SqsDeadLetterSink(dlq_url, sender=BatchSender(dlq_url, client=client))
     runtime.configure(settings, dead_letters=sink)
     try:
@@ -95,10 +93,10 @@ def ingest_handler(*, queue_url: str, client: SQSClient, payload_registry: str |
     from sluice_ingest.settings import IngestSettings  # noqa: PLC0415
     from sluice_shared.sqs import BatchSender  # noqa: PLC0415
 
-    runtime.configure(
-        IngestSettings(queue_url=queue_url, payload_registry=payload_registry),
-        sender=BatchSender(queue_url, client=client),
-    )
+    settings = IngestSettings(queue_url=queue_url)
+    if payload_registry:  # see consumer_handler
+        settings = settings.model_copy(update={"payload_registry": payload_registry})
+    runtime.configure(settings, sender=BatchSender(queue_url, client=client))
     try:
         yield serialized(lambda_handler, after=metrics.clear_metrics)  # see consumer_handler
     finally:
