@@ -24,7 +24,6 @@ transient (:class:`DatabaseUnavailableError`); schema and privilege errors are c
 from __future__ import annotations
 
 import json
-import threading
 import time
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Final, Protocol
@@ -61,7 +60,6 @@ __all__ = [
     "build_credentials",
     "classify_connect_error",
     "classify_database_error",
-    "statement_watchdog",
 ]
 
 APPLICATION_NAME: Final = "sluice-consumer"
@@ -69,8 +67,6 @@ APPLICATION_NAME: Final = "sluice-consumer"
 # Mozilla bundle. RDS Proxy presents ACM certificates that chain to them. Direct RDS instance connections
 # use the RDS CA bundle instead: point SLUICE_DB_SSLROOTCERT at it.
 AMAZON_ROOT_CA_BUNDLE: Final = "certs/amazon-trust-services.pem"
-# How long to wait for psycopg to deliver a cancel request (psycopg's own default is 30 s).
-CANCEL_TIMEOUT_S: Final = 2.0
 # How often a waiting checkout looks whether the connection attempt made for it failed.
 CHECKOUT_POLL_S: Final = 0.2
 
@@ -486,22 +482,3 @@ class Database:
             self._pool.close(timeout=1.0)
             self._pool = None
         self._last_connect_error = None
-
-
-@contextmanager
-def statement_watchdog(conn: psycopg.Connection[Any], budget_s: float | None) -> Iterator[None]:
-    """Cancel ``conn``'s running statement when ``budget_s`` runs out (a client-side statement timeout).
-
-    Server-side ``statement_timeout`` would need ``SET``, which pins RDS Proxy sessions; a cancel request
-    does not. The cancelled statement raises ``QueryCanceled`` in the caller.
-    """
-    if budget_s is None:
-        yield
-        return
-    timer = threading.Timer(max(budget_s, 0.0), conn.cancel_safe, kwargs={"timeout": CANCEL_TIMEOUT_S})
-    timer.daemon = True
-    timer.start()
-    try:
-        yield
-    finally:
-        timer.cancel()

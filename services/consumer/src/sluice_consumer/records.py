@@ -69,9 +69,11 @@ class SqsRecord:
 
 @dataclass(frozen=True, slots=True)
 class SqsBatch:
-    """The records of one invocation, in delivery order."""
+    """The records of one invocation, in delivery order, and whether they come from a FIFO queue."""
 
     records: tuple[SqsRecord, ...]
+    fifo: bool = False
+    """True for a batch from a FIFO queue (its ARN ends in ``.fifo`` or its records carry group ids)."""
 
     @classmethod
     def from_event(cls, event: Mapping[str, Any]) -> SqsBatch:
@@ -83,14 +85,8 @@ class SqsBatch:
         records = event.get("Records") if isinstance(event, dict) else None
         if not isinstance(records, list):
             raise InvalidEventError("event has no 'Records' list: is the function wired to an SQS queue?")
-        return cls(tuple(SqsRecord.from_lambda(record) for record in records))
-
-    @property
-    def fifo(self) -> bool:
-        """True for a batch from a FIFO queue (its ARN ends in ``.fifo`` or its records carry group ids)."""
-        return any(
-            record.group_id is not None or (record.queue_name or "").endswith(FIFO_SUFFIX) for record in self.records
-        )
+        parsed = tuple(SqsRecord.from_lambda(record) for record in records)
+        return cls(parsed, fifo=_from_fifo_queue(parsed))
 
     @property
     def source_queue(self) -> str | None:
@@ -102,6 +98,13 @@ class SqsBatch:
 
     def __iter__(self) -> Iterator[SqsRecord]:
         return iter(self.records)
+
+
+def _from_fifo_queue(records: tuple[SqsRecord, ...]) -> bool:
+    # One event source mapping reads one queue: its name, or any record's group id, says whether it is FIFO.
+    if records and (records[0].queue_name or "").endswith(FIFO_SUFFIX):
+        return True
+    return any(record.group_id is not None for record in records)
 
 
 def _int(value: object, *, default: int | None) -> Any:

@@ -24,9 +24,10 @@ from psycopg.adapt import Dumper
 from psycopg.pq import Format
 from psycopg.types.string import ByteaBinaryLoader
 
-from sluice_consumer.database import classify_database_error, statement_watchdog
+from sluice_consumer.database import classify_database_error
 from sluice_consumer.deadline import NO_DEADLINE, Deadline
 from sluice_consumer.logic import WriteResult
+from sluice_consumer.watchdog import statement_watchdog
 from sluice_shared.errors import ConflictingDuplicateError, DatabaseUnavailableError
 
 if TYPE_CHECKING:
