@@ -8,11 +8,9 @@ consumer maps it explicitly.
 
 from __future__ import annotations
 
-import json
-import math
 import re
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any, Final
+from typing import TYPE_CHECKING, Annotated, Any, Final, Protocol
 from uuid import UUID
 
 from pydantic import (
@@ -31,11 +29,19 @@ from pydantic import (
 from pydantic_core import to_json
 
 from sluice_shared.errors import FieldError, InvalidMessageError, MalformedMessageError, MessageTooLargeError
+from sluice_shared.json_safety import (
+    ESCAPED_NUL,
+    ESCAPED_QUOTE,
+    MAX_INT_DIGITS,
+    MAX_NESTING_DEPTH,
+    TOO_DEEP_REASON,
+    find_duplicate_key,
+    find_unstorable,
+    locate_unstorable,
+)
 
 if TYPE_CHECKING:
     from pydantic_core import ErrorDetails
-
-    from sluice_shared.registry import PayloadRegistry
 
 __all__ = [
     "ATTRIBUTE_HEADROOM_BYTES",
@@ -45,6 +51,7 @@ __all__ = [
     "MAX_NESTING_DEPTH",
     "SQS_MAX_MESSAGE_BYTES",
     "EventEnvelope",
+    "PayloadCheck",
     "check_body_size",
     "field_errors",
     "parse_message",
@@ -64,22 +71,6 @@ EVENT_TYPE_MAX_LENGTH: Final = 128
 SOURCE_MAX_LENGTH: Final = 256
 SCHEMA_VERSION_MAX: Final = 10_000
 
-# Python (since 3.11, the CVE-2020-10735 guard) and pydantic's JSON parser refuse integers longer than this:
-# a bigger one could be neither parsed by the consumer nor serialized by a producer.
-MAX_INT_DIGITS: Final = 4_300
-_MAX_INT: Final = 10**MAX_INT_DIGITS - 1
-# pydantic's JSON parser (jiter) refuses bodies whose arrays and objects holding values nest deeper than 200
-# levels (the envelope object is level 1, the payload object level 2). Python data is held to the same limit,
-# so a producer never sends a body the consumer cannot parse.
-MAX_NESTING_DEPTH: Final = 200
-
-# PostgreSQL text and jsonb cannot hold NUL, and a lone UTF-16 surrogate cannot be encoded as UTF-8.
-_UNSTORABLE_CHARS: Final = re.compile("[\x00\ud800-\udfff]")
-# Raw control characters (NUL included) are invalid inside JSON strings and lone surrogates fail parsing, so a
-# parsed string can only hold NUL through the escape \u0000. The exact walk over every string only runs when
-# the body contains that escape (an escaped backslash followed by "u0000" is a harmless false alarm).
-_ESCAPED_NUL: Final = "\\u0000"
-_ESCAPED_QUOTE: Final = "\\u0022"
 _SKIP_STORABLE_CHECK: Final = "sluice_skip_storable_check"
 _SKIP_STORABLE_CONTEXT: Final = {_SKIP_STORABLE_CHECK: True}
 # Every character of a str is at most 4 UTF-8 bytes: bodies this short can skip encoding.
@@ -96,17 +87,15 @@ _OUT_OF_UTC_RANGE_REASON: Final = "is out of range once converted to UTC (years 
 # Only timestamps in these years can leave datetime's range (years 1 to 9999) once shifted to UTC.
 _MAX_YEAR: Final = 9999
 _EDGE_YEARS: Final = frozenset({1, _MAX_YEAR})
-_DUPLICATE_KEY_REASON: Final = (
-    "duplicate key: the object has this key more than once, and JSON parsers disagree on which value wins"
-)
-_NON_FINITE_REASON: Final = (
-    "is not a finite number (NaN and Infinity are not JSON, and numbers beyond +-1.8e308 overflow a double); "
-    "PostgreSQL jsonb cannot store it"
-)
-_BIG_INT_REASON: Final = f"is an integer with more than {MAX_INT_DIGITS} digits"
-_TOO_DEEP_REASON: Final = f"nests arrays and objects more than {MAX_NESTING_DEPTH} levels deep"
-# Paths of deeply nested values are cut to this many segments in error messages.
-_MAX_PATH_SEGMENTS: Final = 6
+
+
+class PayloadCheck(Protocol):
+    """Validates an envelope's payload (a :class:`~sluice_shared.registry.PayloadRegistry` is one)."""
+
+    def check(self, envelope: EventEnvelope) -> None:
+        """Return when the payload is acceptable; raise an :class:`InvalidMessageError` otherwise."""
+        ...
+
 
 EventType = Annotated[
     str,
@@ -176,7 +165,7 @@ class EventEnvelope(BaseModel):
     def _values_must_be_storable(self, info: ValidationInfo) -> EventEnvelope:
         if info.context and info.context.get(_SKIP_STORABLE_CHECK):
             return self
-        problem = _find_unstorable(self.payload, "payload", depth=2)
+        problem = find_unstorable(self.payload, "payload", depth=2)
         if problem is not None:
             # Raised as ValueError so pydantic reports it like any other field error.
             raise ValueError(f"{problem.field}: {problem.reason}")
@@ -185,62 +174,6 @@ class EventEnvelope(BaseModel):
     def to_body(self) -> str:
         """Serialize to the JSON text sent as the SQS message body."""
         return self.model_dump_json()
-
-
-def _find_unstorable(value: object, path: str, *, depth: int) -> FieldError | None:
-    """Return the first value under ``value`` that PostgreSQL cannot store or Python cannot serialize.
-
-    Checks strings and object keys (NUL, lone surrogates), numbers (non-finite floats, integers over
-    :data:`MAX_INT_DIGITS` digits) and nesting (over :data:`MAX_NESTING_DEPTH`; ``depth`` is ``value``'s level).
-    """
-    if isinstance(value, dict | list):
-        # Like pydantic's parser, count the levels that hold a value: an empty innermost [] or {} is not one.
-        if depth > MAX_NESTING_DEPTH and value:
-            return FieldError(_short_path(path), _TOO_DEEP_REASON)
-        return _find_unstorable_member(value, path, depth=depth)
-    reason = _scalar_problem(value)
-    return None if reason is None else FieldError(path, reason)
-
-
-def _find_unstorable_member(container: dict[str, object] | list[object], path: str, *, depth: int) -> FieldError | None:
-    if isinstance(container, list):
-        for index, item in enumerate(container):
-            found = _find_unstorable(item, f"{path}.{index}", depth=depth + 1)
-            if found is not None:
-                return found
-        return None
-    for key, item in container.items():
-        match = _UNSTORABLE_CHARS.search(key)
-        if match is not None:
-            return FieldError(path, f"an object key {_unstorable_reason(match.group())}")
-        found = _find_unstorable(item, f"{path}.{key}", depth=depth + 1)
-        if found is not None:
-            return found
-    return None
-
-
-def _scalar_problem(value: object) -> str | None:
-    if isinstance(value, str):
-        match = _UNSTORABLE_CHARS.search(value)
-        return None if match is None else _unstorable_reason(match.group())
-    if isinstance(value, float):
-        return None if math.isfinite(value) else _NON_FINITE_REASON
-    if isinstance(value, int) and not isinstance(value, bool):
-        return None if -_MAX_INT <= value <= _MAX_INT else _BIG_INT_REASON
-    if isinstance(value, _TooLongInt):
-        return _BIG_INT_REASON
-    return None
-
-
-def _unstorable_reason(char: str) -> str:
-    if char == "\x00":
-        return "contains a NUL character (\\u0000), which PostgreSQL text cannot store"
-    return f"contains a lone UTF-16 surrogate (\\u{ord(char):04x}), which is not valid Unicode text"
-
-
-def _short_path(path: str) -> str:
-    parts = path.split(".")
-    return path if len(parts) <= _MAX_PATH_SEGMENTS else ".".join([*parts[:_MAX_PATH_SEGMENTS], "..."])
 
 
 def field_errors(exc: ValidationError, *, prefix: str | None = None) -> tuple[FieldError, ...]:
@@ -261,7 +194,7 @@ def _field_error(detail: ErrorDetails, prefix: str | None) -> FieldError:
         message = "unknown field: the envelope allows only its documented fields"
     if detail["type"] in {"recursion_depth_exceeded", "recursion_loop"}:
         # Pydantic's own depth guard fired on Python data; its path repeats a union tag at every level.
-        parts, message = parts[:1], _TOO_DEEP_REASON
+        parts, message = parts[:1], TOO_DEEP_REASON
     if prefix:
         parts.insert(0, prefix)
     return FieldError(".".join(parts) or None, message)
@@ -282,7 +215,7 @@ def _check_size(size: int, max_bytes: int) -> None:
 def parse_message(
     body: str | bytes,
     *,
-    registry: PayloadRegistry | None = None,
+    registry: PayloadCheck | None = None,
     max_bytes: int = MAX_BODY_BYTES,
 ) -> EventEnvelope:
     """Parse and validate one message body (JSON text) against the envelope and the payload registry.
@@ -303,7 +236,7 @@ def parse_message(
     else:
         text = body
         check_body_size(text, max_bytes=max_bytes)
-    context = None if _ESCAPED_NUL in text else _SKIP_STORABLE_CONTEXT
+    context = None if ESCAPED_NUL in text else _SKIP_STORABLE_CONTEXT
     try:
         envelope = EventEnvelope.model_validate_json(text, context=context)
     except ValidationError as exc:
@@ -319,7 +252,7 @@ def parse_message(
 def validate_event(
     event: EventEnvelope | dict[str, Any],
     *,
-    registry: PayloadRegistry | None = None,
+    registry: PayloadCheck | None = None,
     max_bytes: int = MAX_BODY_BYTES,
 ) -> EventEnvelope:
     """Validate one event given as Python data (producer side); checks the serialized size too.
@@ -347,7 +280,7 @@ def _decode_utf8(body: bytes) -> str:
     except UnicodeDecodeError as exc:
         where = f"byte {body[exc.start]:#04x} at offset {exc.start}"
         # Name the field holding the bad bytes when the rest of the body is JSON.
-        located = _locate_unstorable(body.decode("utf-8", errors="surrogateescape"))
+        located = locate_unstorable(body.decode("utf-8", errors="surrogateescape"))
         if located is None:
             raise MalformedMessageError.single(None, f"body is not valid UTF-8 ({where})") from exc
         raise InvalidMessageError.single(located.field, f"contains bytes that are not valid UTF-8 ({where})") from exc
@@ -365,96 +298,12 @@ def _find_unfaithful(text: str, envelope: EventEnvelope) -> FieldError | None:
     """
     payload_json = to_json(envelope.payload, inf_nan_mode="constants")
     expected_quotes = 2 * (len(envelope.model_fields_set) + _STRING_VALUED_FIELDS) + payload_json.count(b'"')
-    if text.count('"') != expected_quotes or _ESCAPED_QUOTE in text:
-        duplicate = _find_duplicate_key(text)
+    if text.count('"') != expected_quotes or ESCAPED_QUOTE in text:
+        duplicate = find_duplicate_key(text)
         if duplicate is not None:
             return duplicate
     if b"NaN" in payload_json or b"Infinity" in payload_json:
-        return _find_unstorable(envelope.payload, "payload", depth=2)
-    return None
-
-
-class _Members:
-    """An object's members in order, duplicates kept (``json.loads`` ``object_pairs_hook``)."""
-
-    __slots__ = ("pairs",)
-
-    def __init__(self, pairs: list[tuple[str, Any]]) -> None:
-        self.pairs = pairs
-
-
-def _ignore_value(_text: str) -> None:
-    """Numbers are not needed to find keys; skipping them also skips Python's integer size limit."""
-
-
-class _TooLongInt:
-    """Stands for an integer literal over :data:`MAX_INT_DIGITS` digits, which neither parser converts."""
-
-
-def _check_int_length(text: str) -> _TooLongInt | None:
-    return _TooLongInt() if len(text.lstrip("-")) > MAX_INT_DIGITS else None
-
-
-def _find_duplicate_key(text: str) -> FieldError | None:
-    """The first key repeated within one object of ``text`` (JSON that pydantic has already parsed)."""
-    try:
-        tree = json.loads(
-            text,
-            object_pairs_hook=_Members,
-            parse_int=_ignore_value,
-            parse_float=_ignore_value,
-            parse_constant=_ignore_value,
-        )
-    except ValueError as exc:
-        return FieldError(None, f"body is not valid JSON: {exc}")
-    return _duplicate_in(tree, None)
-
-
-def _duplicate_in(value: object, path: str | None) -> FieldError | None:
-    if isinstance(value, _Members):
-        seen: set[str] = set()
-        for key, _item in value.pairs:
-            if key in seen:
-                return FieldError(_join(path, key), _DUPLICATE_KEY_REASON)
-            seen.add(key)
-        children: list[tuple[str, object]] = [(_join(path, key), item) for key, item in value.pairs]
-    elif isinstance(value, list):
-        children = [(_join(path, str(index)), item) for index, item in enumerate(value)]
-    else:
-        return None
-    for child_path, item in children:
-        found = _duplicate_in(item, child_path)
-        if found is not None:
-            return found
-    return None
-
-
-def _join(path: str | None, key: str) -> str:
-    return key if path is None else f"{path}.{key}"
-
-
-def _locate_unstorable(text: str) -> FieldError | None:
-    """Name the field holding text PostgreSQL cannot store, in a body pydantic refused to parse.
-
-    Python's parser is more lenient than pydantic's: it reads lone surrogates (escaped or raw) and raw control
-    characters, so it can say where they are; it also names over-long integers and over-deep nesting, which
-    pydantic's parser reports by line and column only. Only called on the error path.
-    """
-    try:
-        tree = json.loads(
-            text, strict=False, parse_int=_check_int_length, parse_float=_ignore_value, parse_constant=_ignore_value
-        )
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(tree, dict):
-        return None
-    for key, value in tree.items():
-        match = _UNSTORABLE_CHARS.search(key)
-        if match is not None:
-            return FieldError(None, f"an object key {_unstorable_reason(match.group())}")
-        found = _find_unstorable(value, key, depth=2)
-        if found is not None:
-            return found
+        return find_unstorable(envelope.payload, "payload", depth=2)
     return None
 
 
@@ -462,7 +311,7 @@ def _invalid(exc: ValidationError, text: str | None = None) -> InvalidMessageErr
     errors = field_errors(exc)
     kinds = {detail["type"] for detail in exc.errors(include_url=False, include_input=False)}
     if text is not None and kinds & {"json_invalid", "string_unicode"}:
-        located = _locate_unstorable(text)
+        located = locate_unstorable(text)
         if located is not None:
             return InvalidMessageError((located,))
     if "json_invalid" in kinds:
