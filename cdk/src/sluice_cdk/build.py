@@ -54,6 +54,7 @@ __all__ = [
     "ensure_built",
     "find_target_python",
     "find_workspace_root",
+    "install_runtime_sdk",
     "main",
     "prune_asset",
     "scan_imports",
@@ -304,6 +305,40 @@ def export_requirements(spec: FunctionSpec, *, root: Path, toolchain: Toolchain)
     members = tuple(sorted(line.strip() for line in lines if line.startswith("./")))
     third_party = "\n".join(line for line in lines if not line.startswith("./")) + "\n"
     return third_party, members
+
+
+def install_runtime_sdk(target: Path, *, arch: Architecture, root: Path, toolchain: Toolchain) -> None:
+    """Install only the SDK Lambda's Python runtime provides (:data:`RUNTIME_PROVIDED`) into ``target``.
+
+    At the versions locked in ``uv.lock``, for ``arch``: put it on the path after an asset to run the asset as
+    Lambda would (the smoke tests, the cold-start benchmark).
+
+    Raises:
+        BuildError: the export or the install fails.
+    """
+    export = [toolchain.uv, "export", "--package", "sluice-consumer", "--frozen", "--no-dev", "--no-emit-workspace"]
+    exported = toolchain.run([*export, "--no-header", "--no-annotate", "--format", "requirements-txt"], cwd=root)
+    blocks = [block for block in _requirement_blocks(exported) if block.split("==", 1)[0].strip() in RUNTIME_PROVIDED]
+    requirements = target.parent / f"{target.name}.requirements.txt"
+    requirements.write_text("".join(blocks))
+    try:
+        install = [toolchain.uv, "pip", "install", "--quiet", "--target", str(target), "--only-binary", ":all:"]
+        platform = ["--python-platform", PLATFORMS[arch], "--python-version", LAMBDA_PYTHON_VERSION]
+        toolchain.run([*install, *platform, "--no-deps", "--require-hashes", "-r", str(requirements)], cwd=root)
+    finally:
+        requirements.unlink()
+
+
+def _requirement_blocks(exported: str) -> Iterator[str]:
+    """Each requirement of a ``uv export`` with its hash lines."""
+    block: list[str] = []
+    for line in exported.splitlines(keepends=True):
+        if not line.startswith(" ") and block:
+            yield "".join(block)
+            block = []
+        block.append(line)
+    if block:
+        yield "".join(block)
 
 
 def _source_files(root: Path, members: Sequence[str]) -> Iterator[Path]:

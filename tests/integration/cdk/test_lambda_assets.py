@@ -26,7 +26,6 @@ from psycopg.conninfo import conninfo_to_dict
 from sluice_cdk import import_graph
 from sluice_cdk.build import (
     FUNCTIONS,
-    PLATFORMS,
     RUNTIME_PROVIDED,
     UNLOADED_SUFFIXES,
     BuildResult,
@@ -34,6 +33,7 @@ from sluice_cdk.build import (
     check_pruned_imports,
     ensure_built,
     find_workspace_root,
+    install_runtime_sdk,
     scan_imports,
 )
 from sluice_cdk.config import LAMBDA_PYTHON_VERSION, Architecture
@@ -46,8 +46,6 @@ from tests.support.sqs import FAKE_CREDENTIALS
 from tests.unit.consumer.sqs_events import sqs_event
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from mypy_boto3_sqs import SQSClient
 
 pytestmark = pytest.mark.slow
@@ -95,30 +93,8 @@ def x86_assets(tmp_path_factory: pytest.TempPathFactory, toolchain: Toolchain) -
 def runtime_sdk(tmp_path_factory: pytest.TempPathFactory, toolchain: Toolchain) -> Path:
     """Only what Lambda's runtime provides (boto3 and its closure), at the locked versions, for x86_64."""
     target = tmp_path_factory.mktemp("runtime")
-    export = [toolchain.uv, "export", "--package", "sluice-consumer", "--frozen", "--no-dev", "--no-emit-workspace"]
-    exported = toolchain.run([*export, "--no-header", "--no-annotate", "--format", "requirements-txt"], cwd=ROOT)
-    blocks = [block for block in _requirement_blocks(exported) if _name(block) in RUNTIME_PROVIDED]
-    requirements = target.parent / "runtime-requirements.txt"
-    requirements.write_text("".join(blocks))
-    install = [toolchain.uv, "pip", "install", "--quiet", "--target", str(target), "--only-binary", ":all:"]
-    platform = ["--python-platform", PLATFORMS[Architecture.X86_64], "--python-version", LAMBDA_PYTHON_VERSION]
-    toolchain.run([*install, *platform, "--no-deps", "--require-hashes", "-r", str(requirements)], cwd=ROOT)
+    install_runtime_sdk(target, arch=Architecture.X86_64, root=ROOT, toolchain=toolchain)
     return target
-
-
-def _requirement_blocks(exported: str) -> Iterator[str]:
-    block: list[str] = []
-    for line in exported.splitlines(keepends=True):
-        if not line.startswith(" ") and block:
-            yield "".join(block)
-            block = []
-        block.append(line)
-    if block:
-        yield "".join(block)
-
-
-def _name(block: str) -> str:
-    return block.split("==", 1)[0].strip()
 
 
 def _modules(asset: Path, packages: tuple[str, ...]) -> list[str]:
