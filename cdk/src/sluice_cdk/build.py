@@ -415,6 +415,7 @@ def _drop_missing_from_records(target: Path) -> None:
         lines = record.read_text().splitlines()
         kept = [line for line in lines if (target / line.rsplit(",", 2)[0]).exists()]
         if kept != lines:
+            record.unlink()  # a new file, never a write through a hard link into uv's cache
             record.write_text("\n".join(kept) + "\n")
 
 
