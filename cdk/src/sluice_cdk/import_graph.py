@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ImportGraph", "PrunedImport", "main", "module_index", "scan"]
 
-_DOTTED_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
+_MODULE_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 # The start of a computed module name: "package.ext.%s" (%-format), "package.ext.{}" or the first part of an
 # f-string f"package.ext.{name}". Every module under "package.ext" counts as imported.
 _NAME_PREFIX = re.compile(r"(?P<prefix>[A-Za-z_]\w*(\.[A-Za-z_]\w*)*)\.(%s|\{.*|)")
@@ -98,7 +98,7 @@ def _references(name: str, path: Path) -> Iterator[tuple[str, int, str]]:
             # `from package import name` imports package.name when it is a submodule.
             yield from ((f"{base}.{alias.name}", node.lineno, "import") for alias in node.names if alias.name != "*")
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-            if _DOTTED_NAME.fullmatch(node.value):
+            if _MODULE_NAME.fullmatch(node.value):
                 yield node.value, node.lineno, "name"
             elif computed := _NAME_PREFIX.fullmatch(node.value):
                 yield computed["prefix"], node.lineno, "prefix"

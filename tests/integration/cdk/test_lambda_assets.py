@@ -317,7 +317,7 @@ def test_consumer_asset_stores_a_batch_with_secret_credentials_tracing_and_dead_
     assert lambda_runner.not_reachable("consumer", report["loaded"]) == set()
 
 
-def test_consumer_asset_signs_an_rds_iam_token_for_each_connection(lambda_runner: LambdaRunner) -> None:
+def test_consumer_asset_signs_an_rds_iam_token_as_the_database_password(lambda_runner: LambdaRunner) -> None:
     report = lambda_runner.run(
         "consumer",
         event=None,

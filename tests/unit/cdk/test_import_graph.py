@@ -71,6 +71,7 @@ def test_module_names_in_strings_count_as_imports(tmp_path: Path) -> None:
             "app.py": (
                 "import importlib\n"
                 "LAZY = 'lib.lazy'\n"
+                "TOP = importlib.import_module('top')\n"
                 "def patch(name):\n    return importlib.import_module('lib.ext.%s' % name)\n"
                 "def plugin(name):\n    return importlib.import_module(f'plugins.{name}')\n"
             ),
@@ -80,13 +81,23 @@ def test_module_names_in_strings_count_as_imports(tmp_path: Path) -> None:
             "lib/ext/one.py": "",
             "plugins/__init__.py": "",
             "plugins/two.py": "",
+            "top.py": "",
             "other.py": "",
         },
     )
 
     graph = scan(tmp_path, ["app"])
 
-    assert sorted(graph.reachable) == ["app", "lib", "lib.ext", "lib.ext.one", "lib.lazy", "plugins", "plugins.two"]
+    assert sorted(graph.reachable) == [
+        "app",
+        "lib",
+        "lib.ext",
+        "lib.ext.one",
+        "lib.lazy",
+        "plugins",
+        "plugins.two",
+        "top",
+    ]
 
 
 def test_references_to_pruned_modules_are_reported_and_not_followed(tmp_path: Path) -> None:
