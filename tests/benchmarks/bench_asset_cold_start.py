@@ -11,8 +11,9 @@ interpreter run as Lambda's runtime runs one (``-I -S -B``, the asset then the S
 - consumer+tracer: the same, then the Tracer that ``SLUICE_TRACING`` creates on first use (imports X-Ray);
 - ingest: ``import sluice_ingest.handler``.
 
-Pruned and unpruned samples alternate, so they share the machine's noise. Printed per variant: min/median/max
-milliseconds of each asset and the per-repetition ratio pruned / unpruned, and the load average at start and end.
+Pruned and unpruned samples alternate, so they share the machine's noise. Printed per variant, for the wall time
+and for the child's CPU time (less sensitive to other load on a shared machine): min/median/max milliseconds of
+each asset and the per-repetition ratio pruned / unpruned; and the load average at start and end.
 """
 
 from __future__ import annotations
@@ -41,16 +42,16 @@ VARIANTS: Final = {
 # The child puts the asset and the SDK first on its path and times the variant's code from its first line.
 CHILD: Final = """
 import time
-_started = time.perf_counter()
+_started, _cpu = time.perf_counter(), time.process_time()
 import sys
 sys.path[:0] = sys.argv[1:3]
 {code}
-print(time.perf_counter() - _started)
+print(time.perf_counter() - _started, time.process_time() - _cpu)
 """
 
 
-def run_child(toolchain: Toolchain, asset: Path, sdk: Path, code: str) -> float:
-    """Seconds the variant's code took in a fresh Lambda-like interpreter."""
+def run_child(toolchain: Toolchain, asset: Path, sdk: Path, code: str) -> tuple[float, float]:
+    """Wall and CPU seconds the variant's code took in a fresh Lambda-like interpreter."""
     environment = {
         "PATH": os.environ["PATH"],
         "LAMBDA_TASK_ROOT": str(asset),
@@ -63,7 +64,8 @@ def run_child(toolchain: Toolchain, asset: Path, sdk: Path, code: str) -> float:
     result = subprocess.run(args, env=environment, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         sys.exit(f"child failed ({result.returncode}):\n{result.stderr[-2000:]}")
-    return float(result.stdout.splitlines()[-1])
+    wall, cpu = result.stdout.split()[-2:]
+    return float(wall), float(cpu)
 
 
 def _spread(values: list[float], unit: float = 1000.0, digits: int = 0) -> str:
@@ -97,25 +99,26 @@ def main(argv: list[str] | None = None) -> None:
         sizes = ", ".join(f"{name} {result.size_bytes / 2**20:.1f} MiB" for name, result in results.items())
         print(f"{kind:<9} x86_64 assets: {sizes}")
 
-    samples: dict[str, dict[str, list[float]]] = {variant: {"pruned": [], "unpruned": []} for variant in VARIANTS}
+    samples: dict[str, dict[str, list[tuple[float, float]]]] = {
+        variant: {"pruned": [], "unpruned": []} for variant in VARIANTS
+    }
     for repetition in range(options.repetitions + 1):  # the first round warms the page cache and is dropped
         for variant, (function, code) in VARIANTS.items():
             for kind in ("pruned", "unpruned") if repetition % 2 else ("unpruned", "pruned"):
                 elapsed = run_child(toolchain, assets[kind][function].path, sdk, code)
                 if repetition:
                     samples[variant][kind].append(elapsed)
-
-    print(
-        f"\ncold import, Python 3.13 -I -S -B, {options.repetitions} fresh interpreters each (ms: min / median / max)"
-    )
-    print(f"{'variant':<16} {'pruned':>20} {'unpruned':>20}   ratio pruned/unpruned min / median / max")
-    for variant, by_kind in samples.items():
-        ratios = [pruned / full for pruned, full in zip(by_kind["pruned"], by_kind["unpruned"], strict=True)]
-        print(
-            f"{variant:<16} {_spread(by_kind['pruned']):>20} {_spread(by_kind['unpruned']):>20}   "
-            f"{_spread(ratios, unit=1.0, digits=2)}"
-        )
-    print(f"load average at end: {_load()}")
+    for clock, index in (("wall", 0), ("CPU", 1)):
+        print(f"\ncold import, {clock} time, {options.repetitions} fresh interpreters each (ms)")
+        print(f"{'variant':<16} {'pruned min/med/max':>20} {'unpruned min/med/max':>20}   pruned/unpruned min/med/max")
+        for variant, by_kind in samples.items():
+            pruned = [sample[index] for sample in by_kind["pruned"]]
+            unpruned = [sample[index] for sample in by_kind["unpruned"]]
+            ratios = [mine / theirs for mine, theirs in zip(pruned, unpruned, strict=True)]
+            print(
+                f"{variant:<16} {_spread(pruned):>20} {_spread(unpruned):>20}   {_spread(ratios, unit=1.0, digits=2)}"
+            )
+    print(f"\nload average at end: {_load()}")
 
 
 if __name__ == "__main__":
