@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -12,17 +14,24 @@ from sluice_cdk.build import (
     FUNCTIONS,
     RUNTIME_PROVIDED,
     BuildError,
+    BuildResult,
+    FunctionSpec,
+    Prune,
+    PruneReport,
     Toolchain,
     check_asset,
+    check_pruned_imports,
     export_requirements,
     find_workspace_root,
+    prune_asset,
     source_fingerprint,
+    zipped_size,
 )
 from sluice_cdk.config import Architecture
+from sluice_cdk.import_graph import PrunedImport
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from pathlib import Path
 
 CONSUMER, INGEST = FUNCTIONS
 EXPORTED = """./services/consumer
@@ -101,8 +110,16 @@ def test_runtime_sdk_shipped_as_a_single_module_file_is_refused(tmp_path: Path) 
         check_asset(asset, INGEST)
 
 
-def _fingerprint(root: Path, *, arch: Architecture = Architecture.ARM64, requirements: str = "a==1\n") -> str:
-    return source_fingerprint(root=root, requirements=requirements, members=["./pkg"], arch=arch, python_version="3.13")
+def _fingerprint(
+    root: Path,
+    *,
+    arch: Architecture = Architecture.ARM64,
+    requirements: str = "a==1\n",
+    pruned: Sequence[Prune] | None = (),
+) -> str:
+    return source_fingerprint(
+        root=root, requirements=requirements, members=["./pkg"], arch=arch, python_version="3.13", pruned=pruned
+    )
 
 
 def test_fingerprint_follows_sources_requirements_and_architecture(tmp_path: Path) -> None:
@@ -162,3 +179,126 @@ def test_command_line_turns_a_build_error_into_one_line_and_exit_2(
 
     assert build.main(["--arch", "x86_64", "--python", "python3.13"]) == 2
     assert capsys.readouterr().err == "sluice-cdk build: no Python 3.13 interpreter found\n"
+
+
+def _files(root: Path, files: dict[str, bytes]) -> Path:
+    for name, data in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data)
+    return root
+
+
+def test_pruning_removes_rule_trees_with_their_bytecode_stubs_and_c_sources(tmp_path: Path) -> None:
+    asset = _files(
+        tmp_path,
+        {
+            "lib/__init__.py": b"",
+            "lib/router/__init__.py": b"12345",
+            "lib/router/ui.js": b"1234567890",
+            "lib/plugin.py": b"123",
+            "lib/__pycache__/plugin.cpython-313.pyc": b"12",
+            "lib/__pycache__/plugin_extra.cpython-313.pyc": b"kept",
+            "lib/_speed.c": b"1234",
+            "lib/types.pyi": b"1",
+            "lib-stubs/__init__.pyi": b"12",
+            "lib-1.0.dist-info/RECORD": b"lib/__init__.py,,\nlib/router/ui.js,,\nlib/_speed.c,,\n"
+            b"lib-1.0.dist-info/RECORD,,\n",
+        },
+    )
+    rules = [Prune(module="lib.router", reason="unused"), Prune(module="lib.plugin", reason="unused")]
+
+    report = prune_asset(asset, rules)
+
+    assert report == PruneReport(files=7, bytes=5 + 10 + 3 + 2 + 4 + 1 + 2)
+    left = sorted(path.relative_to(asset).as_posix() for path in asset.rglob("*") if path.is_file())
+    assert left == ["lib-1.0.dist-info/RECORD", "lib/__init__.py", "lib/__pycache__/plugin_extra.cpython-313.pyc"]
+    assert (asset / "lib-1.0.dist-info/RECORD").read_text() == "lib/__init__.py,,\nlib-1.0.dist-info/RECORD,,\n"
+
+
+def test_a_prune_rule_that_matches_nothing_is_a_clear_error(tmp_path: Path) -> None:
+    asset = _files(tmp_path, {"lib/__init__.py": b""})
+
+    with pytest.raises(BuildError, match=r"prune rule 'lib\.renamed' matches nothing"):
+        prune_asset(asset, [Prune(module="lib.renamed", reason="unused")])
+
+
+SPEC = FunctionSpec(
+    name="fn",
+    package="fn",
+    packages=("fn",),
+    required=("fn",),
+    forbidden=(),
+    prune=(Prune(module="lib.gone", reason="unused", dead_imports={"lib.util": "only for models, never passed"}),),
+)
+
+
+def test_an_acknowledged_dead_import_of_a_pruned_module_passes() -> None:
+    check_pruned_imports(SPEC, [PrunedImport("lib.util", "lib.gone", 12, "import")])
+
+
+def test_an_unacknowledged_import_of_a_pruned_module_stops_the_build() -> None:
+    found = [PrunedImport("lib.util", "lib.gone", 12, "import"), PrunedImport("lib.core", "lib.gone", 3, "name")]
+
+    with pytest.raises(BuildError, match=r"fn asset: lib\.core \(line 3\) imports pruned lib\.gone$"):
+        check_pruned_imports(SPEC, found)
+
+
+def test_an_acknowledgement_whose_import_disappeared_is_stale() -> None:
+    with pytest.raises(BuildError, match=r"lib\.gone: acknowledged import from lib\.util no longer exists"):
+        check_pruned_imports(SPEC, [])
+
+
+def test_every_pruned_module_of_the_functions_says_why() -> None:
+    rules = [rule for spec in FUNCTIONS for rule in spec.prune]
+
+    assert all(rule.reason and all(rule.dead_imports.values()) for rule in rules)
+    assert {rule.module for rule in CONSUMER.prune} - {rule.module for rule in INGEST.prune} == {
+        "aws_lambda_powertools.utilities.data_classes"  # the ingest function reads APIGatewayProxyEventV2
+    }
+
+
+def test_fingerprint_follows_the_pruning(tmp_path: Path) -> None:
+    (tmp_path / "pkg").mkdir()
+
+    pruned = _fingerprint(tmp_path, pruned=CONSUMER.prune)
+
+    assert pruned != _fingerprint(tmp_path, pruned=None)
+    assert pruned != _fingerprint(tmp_path, pruned=INGEST.prune)
+
+
+def test_zipped_size_is_what_a_deflated_zip_of_the_files_takes(tmp_path: Path) -> None:
+    asset = _files(tmp_path / "asset", {"a.txt": b"a" * 100_000, "sub/b.bin": bytes(range(256)) * 4})
+    archive = tmp_path / "asset.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as reference:
+        reference.write(asset / "a.txt", "a.txt")
+        reference.write(asset / "sub/b.bin", "sub/b.bin")
+
+    size = zipped_size(asset)
+
+    # The counting stream cannot seek back, so each entry carries a 16-byte data descriptor instead.
+    assert size == archive.stat().st_size + 2 * 16
+
+
+def test_command_line_prints_unzipped_zipped_and_pruned_sizes(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def built(*_args: object, **_kwargs: object) -> dict[str, BuildResult]:
+        result = BuildResult(
+            name="consumer",
+            path=Path("/repo/build/arm64/consumer"),
+            fingerprint="f",
+            size_bytes=27 * 2**20,
+            zipped_bytes=9 * 2**20,
+            pruned=PruneReport(files=539, bytes=5 * 2**20),
+            seconds=12.0,
+            reused=False,
+        )
+        return {"consumer": result}
+
+    monkeypatch.setattr(build, "ensure_built", built)
+
+    assert build.main(["--arch", "arm64", "--python", "python3.13", "--function", "consumer"]) == 0
+    assert capsys.readouterr().out.splitlines()[:2] == [
+        "asset     arch     unzipped    zipped    pruned  path",
+        "consumer  arm64    27.0 MiB   9.0 MiB   5.0 MiB  /repo/build/arm64/consumer  (built in 12.0 s)",
+    ]
