@@ -35,8 +35,8 @@ from sluice_consumer.deadline import Deadline
 from sluice_consumer.logic import Disposition, consume_batch
 from sluice_consumer.migrations import apply_migrations
 from sluice_consumer.records import SqsBatch
-from sluice_consumer.repository import PostgresEventStore
 from sluice_consumer.schema import SchemaGate
+from sluice_consumer.store import PostgresEventStore
 
 # Run as a script from anywhere: the repository root makes the tests' own helpers importable.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))

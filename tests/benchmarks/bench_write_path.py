@@ -42,11 +42,11 @@ from sluice_consumer.repository import (
     COPY_EVENTS,
     COPY_TYPES,
     JsonText,
-    PostgresEventStore,
     _JsonTextBinaryDumper,
     copy_new_events,
 )
 from sluice_consumer.settings import ConsumerSettings
+from sluice_consumer.store import PostgresEventStore
 
 # Run as a script from anywhere: the repository root makes the tests' own helpers importable.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))

@@ -26,11 +26,14 @@ __all__ = [
     "MalformedMessageError",
     "MessageRejectedError",
     "MessageTooLargeError",
+    "MissingReferenceError",
+    "MissingRowError",
     "PermanentError",
     "QueueAccessDeniedError",
     "QueueNotFoundError",
     "QueueUnavailableError",
     "SchemaBehindError",
+    "SinkMappingError",
     "SluiceError",
     "TransientError",
     "UnknownEventTypeError",
@@ -144,6 +147,28 @@ class ConstraintViolationError(PermanentError):
         super().__init__(message)
         self.sqlstate = sqlstate
         self.constraint = constraint
+
+
+class MissingReferenceError(ConstraintViolationError):
+    """A foreign key names a row that does not exist (yet): retried first, since the parent may come later."""
+
+    code = "missing_reference"
+
+
+class MissingRowError(PermanentError):
+    """An ``update`` or ``delete`` sink found no row with the event's key, after its retries if it had them."""
+
+    code = "missing_row"
+
+    def __init__(self, message: str, *, table: str) -> None:
+        super().__init__(message)
+        self.table = table
+
+
+class SinkMappingError(PermanentError):
+    """A sink's computed column raised for this event: the sink's declaration does not fit the payload."""
+
+    code = "sink_mapping_failed"
 
 
 class ConflictingDuplicateError(PermanentError):

@@ -22,6 +22,9 @@ from sluice_shared.contract import EVENT_TYPE_PATTERN, EventEnvelope, field_erro
 from sluice_shared.errors import ConfigurationError, InvalidMessageError, UnknownEventTypeError
 
 if TYPE_CHECKING:
+    from sluice_shared.sinks import Sink
+
+if TYPE_CHECKING:
     from collections.abc import Iterator
 
 __all__ = ["PayloadRegistry", "UnknownEventTypePolicy", "contract_json_schema", "load_registry"]
@@ -44,6 +47,7 @@ class PayloadRegistry:
     def __init__(self, *, unknown_event_types: UnknownEventTypePolicy = UnknownEventTypePolicy.ACCEPT) -> None:
         self.unknown_event_types = unknown_event_types
         self._models: dict[tuple[str, int | None], type[BaseModel]] = {}
+        self._sinks: dict[tuple[str, int | None], tuple[Sink, ...]] = {}
 
     def register(self, event_type: str, model: type[BaseModel], *, schema_version: int | None = None) -> None:
         """Register ``model`` for ``event_type``; ``schema_version=None`` covers every version not named.
@@ -58,6 +62,34 @@ class PayloadRegistry:
             raise ValueError(f"{event_type!r} (schema_version {schema_version}) is already registered")
         self._models[key] = model
 
+    def sink(self, event_type: str, sink: Sink, *, schema_version: int | None = None) -> None:
+        """Write events of ``event_type`` (``schema_version=None``: every version not named) to ``sink`` too.
+
+        Several sinks per event type are written in the order they were declared. Register the payload model
+        first: the sink's payload paths are checked against it.
+
+        Raises:
+            ValueError: the event type is not a valid dotted name.
+            ConfigurationError: a payload path names a field the registered model does not declare.
+        """
+        if not _EVENT_TYPE.fullmatch(event_type):
+            raise ValueError(f"{event_type!r} is not a valid event type (expected e.g. 'order.created')")
+        model = self._models.get((event_type, schema_version)) or self._models.get((event_type, None))
+        sink.check_against(model, event_type=event_type)
+        key = (event_type, schema_version)
+        self._sinks[key] = (*self._sinks.get(key, ()), sink)
+
+    def sinks_for(self, event_type: str, schema_version: int) -> tuple[Sink, ...]:
+        """The sinks of this type and version: those declared for exactly the version, else the any-version ones."""
+        return self._sinks.get((event_type, schema_version)) or self._sinks.get((event_type, None)) or ()
+
+    @property
+    def sinks(self) -> tuple[tuple[str, int | None, Sink], ...]:
+        """Every declared sink with its event type and schema version (``None``: any), in declaration order."""
+        return tuple(
+            (event_type, version, sink) for (event_type, version), sinks in self._sinks.items() for sink in sinks
+        )
+
     def model_for(self, event_type: str, schema_version: int) -> type[BaseModel] | None:
         """The model for this type and version: an exact version match first, then the any-version model."""
         return self._models.get((event_type, schema_version)) or self._models.get((event_type, None))
@@ -66,6 +98,7 @@ class PayloadRegistry:
         """A copy of this registry with another unknown-type policy."""
         copy = PayloadRegistry(unknown_event_types=policy)
         copy._models = dict(self._models)
+        copy._sinks = dict(self._sinks)
         return copy
 
     def __iter__(self) -> Iterator[tuple[str, int | None, type[BaseModel]]]:
@@ -84,6 +117,13 @@ class PayloadRegistry:
             UnknownEventTypeError: no model is registered and the policy is ``reject``.
             InvalidMessageError: the payload does not satisfy its model (fields named ``payload.<path>``).
         """
+        self.validate(envelope)
+
+    def validate(self, envelope: EventEnvelope) -> BaseModel | None:
+        """:meth:`check`, returning the validated payload model (``None`` for a type without a model).
+
+        The model is what a sink's computed columns see; the payload is stored as it arrived either way.
+        """
         model = self.model_for(envelope.event_type, envelope.schema_version)
         if model is None:
             if self.unknown_event_types is UnknownEventTypePolicy.REJECT:
@@ -92,9 +132,9 @@ class PayloadRegistry:
                     f"no payload model is registered for {envelope.event_type!r} "
                     f"(schema_version {envelope.schema_version}) and unknown event types are rejected",
                 )
-            return
+            return None
         try:
-            model.model_validate(envelope.payload)
+            return model.model_validate(envelope.payload)
         except ValidationError as exc:
             raise InvalidMessageError(field_errors(exc, prefix="payload")) from exc
 

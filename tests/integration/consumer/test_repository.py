@@ -10,7 +10,8 @@ import pytest
 
 from sluice_consumer.database import Database, UrlCredentials
 from sluice_consumer.logic import EventRow, WriteResult
-from sluice_consumer.repository import COUNT_EVENTS, MAX_ROWS_PER_STATEMENT, PostgresEventStore
+from sluice_consumer.repository import COUNT_EVENTS, MAX_ROWS_PER_STATEMENT
+from sluice_consumer.store import PostgresEventStore
 from sluice_shared.errors import ConstraintViolationError
 
 

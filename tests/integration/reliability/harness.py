@@ -29,7 +29,7 @@ from sluice_consumer import runtime
 from sluice_consumer.database import Database, build_credentials
 from sluice_consumer.dead_letters import SqsDeadLetterSink
 from sluice_consumer.handler import lambda_handler, metrics
-from sluice_consumer.repository import PostgresEventStore
+from sluice_consumer.store import PostgresEventStore
 from sluice_shared.dead_letter import DeadLetterReason
 from sluice_shared.sqs import BatchSender
 from sluice_shared.topology import QueueTopology

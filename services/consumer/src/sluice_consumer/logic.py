@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from sluice_consumer.records import SqsBatch, SqsRecord
     from sluice_shared.contract import EventEnvelope
     from sluice_shared.registry import PayloadRegistry
+    from sluice_shared.sinks import Sink
 
 __all__ = [
     "BatchItemFailure",
@@ -120,6 +121,10 @@ class WriteResult:
     """Rows written by this call."""
     conflicts: Mapping[int, ConflictingDuplicateError] = field(default_factory=dict)
     """Rows whose ``event_id`` is stored with other content: refused, the stored row unchanged."""
+    held_back: Mapping[int, Sink] = field(default_factory=dict)
+    """Rows not recorded because an update or delete sink found no row and its policy retries or dead-letters."""
+    sink_counts: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    """Sink rows by (table, outcome): applied, duplicate, stale, missing."""
 
 
 class EventStore(Protocol):

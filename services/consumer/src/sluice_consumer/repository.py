@@ -18,25 +18,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 import psycopg
-from psycopg import errors as pg_errors
 from psycopg import postgres
 from psycopg.adapt import Dumper
 from psycopg.pq import Format
 from psycopg.types.string import ByteaBinaryLoader
 
-from sluice_consumer.database import classify_database_error
-from sluice_consumer.deadline import NO_DEADLINE, Deadline
-from sluice_consumer.logic import WriteResult
-from sluice_consumer.watchdog import statement_watchdog
-from sluice_shared.errors import ConflictingDuplicateError, DatabaseUnavailableError
+from sluice_shared.errors import ConflictingDuplicateError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Sequence
     from uuid import UUID
 
-    from sluice_consumer.database import Database
     from sluice_consumer.logic import EventRow
-    from sluice_consumer.schema import SchemaGate
 
 __all__ = [
     "COLUMNS",
@@ -57,12 +50,11 @@ __all__ = [
     "SELECT_MIGRATIONS",
     "SELECT_STORED",
     "JsonText",
-    "PostgresEventStore",
+    "StoredEvent",
     "compare_stored",
     "copy_new_events",
     "insert_events",
     "select_stored",
-    "write_events",
 ]
 
 # One statement of 10,000 unnested rows spills to disk (work_mem); 1,000 keeps each statement in memory
@@ -212,119 +204,22 @@ def insert_events(conn: psycopg.Connection[Any], rows: Sequence[EventRow]) -> se
     return new_ids
 
 
-def _atomically(
-    conn: psycopg.Connection[Any],
-    rows: Sequence[EventRow],
-    insert: Callable[[psycopg.Connection[Any], Sequence[EventRow]], set[UUID]],
-) -> set[UUID]:
-    if len(rows) <= MAX_ROWS_PER_STATEMENT:
-        return insert(conn, rows)  # one statement: all or nothing without BEGIN/COMMIT (autocommit connection)
-    with conn.transaction():
-        return insert(conn, rows)
+class StoredEvent(NamedTuple):
+    """What is stored for an event_id: the content digest to compare and the delivery that stored it."""
 
-
-class PostgresEventStore:
-    """:class:`~sluice_consumer.logic.EventStore` over a :class:`~sluice_consumer.database.Database`."""
-
-    def __init__(
-        self, database: Database, *, statement_timeout_ms: int | None = None, schema_gate: SchemaGate | None = None
-    ) -> None:
-        self.database = database
-        self.statement_timeout_ms = statement_timeout_ms
-        self.schema_gate = schema_gate
-
-    def _budget_s(self, deadline: Deadline) -> float | None:
-        budget = deadline.budget_s()
-        if self.statement_timeout_ms is not None:
-            budget = min(budget, self.statement_timeout_ms / 1000.0)
-        return None if budget == float("inf") else budget
-
-    def store(self, rows: Sequence[EventRow], *, deadline: Deadline = NO_DEADLINE) -> WriteResult:
-        """Write ``rows``; say which were new, which duplicates and which conflicting duplicates (module doc).
-
-        Raises:
-            ConstraintViolationError: a row broke a constraint or was not valid data (nothing committed).
-            DatabaseUnavailableError: the connection failed, was cancelled at the deadline, or timed out (rows
-                already committed by then are recognised as duplicates when SQS delivers them again).
-            SchemaBehindError: the schema gate found migrations this code needs missing (nothing written).
-            ConfigurationError: the table is missing or the role may not write it.
-        """
-        budget = self._budget_s(deadline)
-        with self.database.connection(timeout_s=budget) as conn:
-            try:
-                if self.schema_gate is not None:
-                    self.schema_gate.ensure(conn)
-                with statement_watchdog(conn, budget):
-                    return write_events(conn, rows)
-            except psycopg.Error as exc:
-                if conn.broken:
-                    self.database.discard(conn)
-                raise classify_database_error(exc) from exc
-
-
-class _Stored(NamedTuple):
     content_digest: bytes | None
     sqs_message_id: str
 
 
-def write_events(conn: psycopg.Connection[Any], rows: Sequence[EventRow]) -> WriteResult:
-    """Write the first row of each new ``event_id`` in bulk; tell duplicates from conflicts (see the module doc).
-
-    Raises psycopg's own errors (callers classify), and :class:`DatabaseUnavailableError` when a row that the
-    database refused as already stored cannot be found again (deleted meanwhile: retrying settles it).
-    """
-    first: dict[UUID, int] = {}
-    for position, row in enumerate(rows):
-        first.setdefault(row.event_id, position)
-    unique = rows if len(first) == len(rows) else [rows[position] for position in first.values()]
-    # Redeliveries (SQS's receive count above 1) are looked up first: written optimistically, one stored id
-    # would make the whole COPY fail and the batch be written twice.
-    suspects = [row.event_id for row in unique if row.receive_count > 1]
-    stored = select_stored(conn, suspects) if suspects else {}
-    pending = [row for row in unique if row.event_id.bytes not in stored] if stored else unique
-    new_ids = _write_new(conn, pending)
-    if len(new_ids) < len(pending):
-        stored.update(select_stored(conn, [row.event_id for row in pending if row.event_id not in new_ids]))
-
-    new: set[int] = set()
-    to_compare: list[int] = []
-    for position, row in enumerate(rows):
-        event_id = row.event_id
-        if event_id in new_ids:
-            if first[event_id] == position:
-                new.add(position)
-                continue
-            stored_digest: bytes | None = rows[first[event_id]].content_digest  # a twin of a row written now
-        else:
-            found = stored.get(event_id.bytes)
-            if found is None:
-                raise DatabaseUnavailableError(f"event {event_id} was refused as stored but is gone: retrying")
-            stored_digest = found.content_digest
-        if stored_digest != row.content_digest:
-            to_compare.append(position)
-    conflicts = compare_stored(conn, rows, to_compare) if to_compare else {}
-    return WriteResult(frozenset(new), conflicts)
-
-
-def _write_new(conn: psycopg.Connection[Any], rows: Sequence[EventRow]) -> set[UUID]:
-    if not rows:
-        return set()
-    try:
-        return copy_new_events(conn, rows)
-    except pg_errors.UniqueViolation:
-        # Some event_id is stored already (or another unique rule broke): write idempotently.
-        return _atomically(conn, rows, insert_events)
-
-
-def select_stored(conn: psycopg.Connection[Any], event_ids: Sequence[UUID]) -> dict[bytes, _Stored]:
+def select_stored(conn: psycopg.Connection[Any], event_ids: Sequence[UUID]) -> dict[bytes, StoredEvent]:
     """The stored digest and storing message of each of ``event_ids`` that is stored, keyed by the id's bytes."""
-    found: dict[bytes, _Stored] = {}
+    found: dict[bytes, StoredEvent] = {}
     with conn.cursor(binary=True) as cursor:
         cursor.adapters.register_loader("uuid", ByteaBinaryLoader)  # 16 raw bytes, not uuid.UUID objects
         for start in range(0, len(event_ids), MAX_ROWS_PER_STATEMENT):
             cursor.execute(SELECT_STORED, [list(event_ids[start : start + MAX_ROWS_PER_STATEMENT])])
             for raw_id, digest, message_id in cursor.fetchall():
-                found[raw_id] = _Stored(digest, message_id)
+                found[raw_id] = StoredEvent(digest, message_id)
     return found
 
 

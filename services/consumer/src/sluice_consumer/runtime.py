@@ -13,9 +13,9 @@ from pydantic import ValidationError
 
 from sluice_consumer.database import Database, build_credentials
 from sluice_consumer.dead_letters import NoDeadLetterQueue, SqsDeadLetterSink
-from sluice_consumer.repository import PostgresEventStore
 from sluice_consumer.schema import SchemaGate
 from sluice_consumer.settings import ConsumerSettings
+from sluice_consumer.store import PostgresEventStore
 from sluice_consumer.telemetry import SERVICE
 from sluice_shared.contract import field_errors
 from sluice_shared.errors import ConfigurationError

@@ -1,0 +1,243 @@
+"""The PostgreSQL event store: a batch's events written in bulk and idempotently, and its sink rows with them.
+
+Events without sinks take the fastest path: redeliveries (SQS's receive count above 1) are looked up first,
+everything else goes in with one binary ``COPY``, atomic on its own in autocommit; a ``COPY`` refused on a stored
+``event_id`` is written again with ``INSERT ... ON CONFLICT DO NOTHING RETURNING``. The ``events`` table is the
+idempotency ledger: a message whose ``event_id`` is stored is a duplicate (same content digest, or the same
+fields) or a conflicting duplicate (other content), never written twice.
+
+Events with sinks are written in one transaction with their sink rows: the events first, then each sink's one
+statement for the events that were *new* in this transaction, so a redelivered, replayed or twin event reaches
+its sinks at most once. An update or delete that finds no row, when its policy retries or dead-letters it, must
+not leave its event recorded: the transaction is rolled back and written again without it (its outcome is
+reported for the batch logic to apply), which costs a second pass only in that case.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Final
+
+import psycopg
+from psycopg import errors as pg_errors
+
+from sluice_consumer.database import classify_database_error
+from sluice_consumer.deadline import NO_DEADLINE, Deadline
+from sluice_consumer.logic import WriteResult
+from sluice_consumer.repository import (
+    MAX_ROWS_PER_STATEMENT,
+    compare_stored,
+    copy_new_events,
+    insert_events,
+    select_stored,
+)
+from sluice_consumer.sink_writer import SinkResult, SinkWriter
+from sluice_consumer.watchdog import statement_watchdog
+from sluice_shared.errors import DatabaseUnavailableError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from uuid import UUID
+
+    from sluice_consumer.database import Database
+    from sluice_consumer.logic import EventRow
+    from sluice_consumer.repository import StoredEvent
+    from sluice_consumer.schema import SchemaGate
+    from sluice_consumer.sink_mapping import SinkWrite
+    from sluice_shared.sinks import Sink
+
+__all__ = ["PostgresEventStore", "write_events", "write_events_and_sinks"]
+# Passes of a sink transaction: the first, and one more per kind of row held back (it cannot grow past that).
+MAX_SINK_PASSES: Final = 3
+
+
+class PostgresEventStore:
+    """:class:`~sluice_consumer.logic.EventStore` over a :class:`~sluice_consumer.database.Database`."""
+
+    def __init__(
+        self,
+        database: Database,
+        *,
+        statement_timeout_ms: int | None = None,
+        schema_gate: SchemaGate | None = None,
+        sinks: Sequence[Sink] = (),
+    ) -> None:
+        self.database = database
+        self.statement_timeout_ms = statement_timeout_ms
+        self.schema_gate = schema_gate
+        self.sink_writer = SinkWriter(sinks) if sinks else None
+
+    def _budget_s(self, deadline: Deadline) -> float | None:
+        budget = deadline.budget_s()
+        if self.statement_timeout_ms is not None:
+            budget = min(budget, self.statement_timeout_ms / 1000.0)
+        return None if budget == float("inf") else budget
+
+    def store(
+        self,
+        rows: Sequence[EventRow],
+        *,
+        deadline: Deadline = NO_DEADLINE,
+        effects: Sequence[Sequence[SinkWrite]] = (),
+    ) -> WriteResult:
+        """Write ``rows`` and, for the new ones, their sink rows ``effects`` (aligned with ``rows``).
+
+        Raises:
+            ConstraintViolationError: a row (or a sink row) broke a constraint or was not valid data (nothing
+                committed); :class:`~sluice_shared.errors.MissingReferenceError` for a foreign key.
+            DatabaseUnavailableError: the connection failed, was cancelled at the deadline, or timed out (rows
+                already committed by then are recognised as duplicates when SQS delivers them again).
+            SchemaBehindError: the schema gate found migrations this code needs missing (nothing written).
+            ConfigurationError: a table or column is missing, or the role may not write it.
+        """
+        budget = self._budget_s(deadline)
+        with self.database.connection(timeout_s=budget) as conn:
+            try:
+                if self.schema_gate is not None:
+                    self.schema_gate.ensure(conn)
+                with statement_watchdog(conn, budget):
+                    if self.sink_writer is None or not any(effects):
+                        return write_events(conn, rows)
+                    return write_events_and_sinks(conn, rows, effects, self.sink_writer)
+            except psycopg.Error as exc:
+                if conn.broken:
+                    self.database.discard(conn)
+                raise classify_database_error(exc) from exc
+
+
+def _first_positions(rows: Sequence[EventRow]) -> dict[UUID, int]:
+    first: dict[UUID, int] = {}
+    for position, row in enumerate(rows):
+        first.setdefault(row.event_id, position)
+    return first
+
+
+def _known_redeliveries(conn: psycopg.Connection[Any], rows: Sequence[EventRow]) -> dict[bytes, StoredEvent]:
+    # Redeliveries (SQS's receive count above 1) are looked up first: written optimistically, one stored id
+    # would make the whole COPY fail and the batch be written twice.
+    suspects = [row.event_id for row in rows if row.receive_count > 1]
+    return select_stored(conn, suspects) if suspects else {}
+
+
+def write_events(conn: psycopg.Connection[Any], rows: Sequence[EventRow]) -> WriteResult:
+    """Write the first row of each new ``event_id`` in bulk; tell duplicates from conflicts (see the module doc).
+
+    Raises psycopg's own errors (callers classify), and :class:`DatabaseUnavailableError` when a row that the
+    database refused as already stored cannot be found again (deleted meanwhile: retrying settles it).
+    """
+    first = _first_positions(rows)
+    unique = rows if len(first) == len(rows) else [rows[position] for position in first.values()]
+    stored = _known_redeliveries(conn, unique)
+    pending = [row for row in unique if row.event_id.bytes not in stored] if stored else unique
+    new_ids = _write_new(conn, pending, atomically=_atomically)
+    if len(new_ids) < len(pending):
+        stored.update(select_stored(conn, [row.event_id for row in pending if row.event_id not in new_ids]))
+    return _classify(conn, rows, first, new_ids, stored)
+
+
+def write_events_and_sinks(
+    conn: psycopg.Connection[Any],
+    rows: Sequence[EventRow],
+    effects: Sequence[Sequence[SinkWrite]],
+    writer: SinkWriter,
+) -> WriteResult:
+    """:func:`write_events`, and each new event's sink rows in the same transaction (see the module doc)."""
+    first = _first_positions(rows)
+    stored = _known_redeliveries(conn, [rows[position] for position in first.values()])
+    pending = [position for position in first.values() if rows[position].event_id.bytes not in stored]
+    held: dict[int, Sink] = {}
+    for _ in range(MAX_SINK_PASSES):
+        todo = [position for position in pending if position not in held]
+        newly_held: dict[int, Sink] = {}
+        with conn.transaction():
+            new_ids = _write_new(conn, [rows[position] for position in todo], atomically=_in_savepoint)
+            writes = [
+                (position, write)
+                for position in todo
+                if rows[position].event_id in new_ids
+                for write in effects[position]
+            ]
+            sinks = writer.write(conn, writes)
+            newly_held = {position: sink for position, sink in sinks.held_back.items() if position not in held}
+            if newly_held:
+                held.update(newly_held)
+                raise psycopg.Rollback  # written again without them: their events must stay unrecorded
+        if not newly_held:
+            break
+    else:
+        raise DatabaseUnavailableError("sink rows kept changing which messages find their row: retrying the batch")
+    written = [rows[position] for position in todo]
+    if len(new_ids) < len(written):
+        stored.update(select_stored(conn, [row.event_id for row in written if row.event_id not in new_ids]))
+    # A twin of a held-back message is held back with it: its first occurrence was not recorded.
+    held_ids = {rows[position].event_id: sink for position, sink in held.items()}
+    held_back = {position: held_ids[row.event_id] for position, row in enumerate(rows) if row.event_id in held_ids}
+    result = _classify(conn, rows, first, new_ids, stored, skip=held_back)
+    return WriteResult(result.new, result.conflicts, held_back=held_back, sink_counts=_counts(sinks))
+
+
+def _counts(sinks: SinkResult) -> dict[tuple[str, str], int]:
+    return dict(sinks.counts)
+
+
+def _classify(
+    conn: psycopg.Connection[Any],
+    rows: Sequence[EventRow],
+    first: dict[UUID, int],
+    new_ids: set[UUID],
+    stored: dict[bytes, StoredEvent],
+    *,
+    skip: dict[int, Sink] | None = None,
+) -> WriteResult:
+    """Which rows were new, and which duplicates differ from what is stored (compared field by field)."""
+    new: set[int] = set()
+    to_compare: list[int] = []
+    for position, row in enumerate(rows):
+        if skip and position in skip:
+            continue
+        event_id = row.event_id
+        if event_id in new_ids:
+            if first[event_id] == position:
+                new.add(position)
+                continue
+            stored_digest: bytes | None = rows[first[event_id]].content_digest  # a twin of a row written now
+        else:
+            found = stored.get(event_id.bytes)
+            if found is None:
+                raise DatabaseUnavailableError(f"event {event_id} was refused as stored but is gone: retrying")
+            stored_digest = found.content_digest
+        if stored_digest != row.content_digest:
+            to_compare.append(position)
+    conflicts = compare_stored(conn, rows, to_compare) if to_compare else {}
+    return WriteResult(frozenset(new), conflicts)
+
+
+def _write_new(
+    conn: psycopg.Connection[Any],
+    rows: Sequence[EventRow],
+    *,
+    atomically: Callable[[psycopg.Connection[Any], Sequence[EventRow]], set[UUID]],
+) -> set[UUID]:
+    if not rows:
+        return set()
+    return atomically(conn, rows)
+
+
+def _atomically(conn: psycopg.Connection[Any], rows: Sequence[EventRow]) -> set[UUID]:
+    """Autocommit: one ``COPY`` (atomic on its own); refused on a stored id, the idempotent ``INSERT``s."""
+    try:
+        return copy_new_events(conn, rows)
+    except pg_errors.UniqueViolation:
+        # Some event_id is stored already (or another unique rule broke): write idempotently.
+        if len(rows) <= MAX_ROWS_PER_STATEMENT:
+            return insert_events(conn, rows)  # one statement: all or nothing without BEGIN/COMMIT
+        with conn.transaction():
+            return insert_events(conn, rows)
+
+
+def _in_savepoint(conn: psycopg.Connection[Any], rows: Sequence[EventRow]) -> set[UUID]:
+    """Inside the sink transaction: the ``COPY`` under a savepoint, so a refusal leaves the transaction usable."""
+    try:
+        with conn.transaction():
+            return copy_new_events(conn, rows)
+    except pg_errors.UniqueViolation:
+        return insert_events(conn, rows)
