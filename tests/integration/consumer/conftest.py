@@ -9,6 +9,7 @@ import pytest
 
 from sluice_consumer import runtime
 from sluice_consumer.settings import ConsumerSettings
+from sluice_shared.dead_letter import DeadLetterReason
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -57,3 +58,13 @@ def receive_all(sqs_client: SQSClient, queue_url: str, expected: int) -> list[di
         if len(messages) >= expected and not batch:
             break
     return messages
+
+
+def dead_letters(sqs_client: SQSClient, dlq_url: str, expected: int) -> list[tuple[str, DeadLetterReason]]:
+    """Receive (and delete) the DLQ's messages: each body with the reason the consumer attached."""
+    letters = []
+    for message in receive_all(sqs_client, dlq_url, expected=expected):
+        reason = DeadLetterReason.from_attributes(message["MessageAttributes"])
+        assert reason is not None, message
+        letters.append((message["Body"], reason))
+    return letters

@@ -13,8 +13,7 @@ import pytest
 
 from sluice_consumer.context import LocalContext
 from sluice_consumer.handler import lambda_handler
-from sluice_shared.dead_letter import DeadLetterReason
-from tests.integration.consumer.conftest import receive_all
+from tests.integration.consumer.conftest import dead_letters
 from tests.support.factories import event_body, event_dict
 from tests.unit.consumer.sqs_events import sqs_event
 
@@ -25,6 +24,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
     from sluice_consumer.settings import ConsumerSettings
+    from sluice_shared.dead_letter import DeadLetterReason
 
 NO_FAILURES: dict[str, list[dict[str, str]]] = {"batchItemFailures": []}
 
@@ -40,12 +40,7 @@ class Consumer:
         return lambda_handler(event, LocalContext())
 
     def dead_letters(self, expected: int) -> list[tuple[str, DeadLetterReason]]:
-        letters = []
-        for message in receive_all(self.sqs_client, self.dlq_url, expected=expected):
-            reason = DeadLetterReason.from_attributes(message["MessageAttributes"])
-            assert reason is not None
-            letters.append((message["Body"], reason))
-        return letters
+        return dead_letters(self.sqs_client, self.dlq_url, expected)
 
 
 @pytest.fixture

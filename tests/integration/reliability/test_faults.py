@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from sluice_consumer.dead_letters import MessageSender
     from sluice_consumer.deadline import Deadline
     from sluice_consumer.logic import EventRow, EventStore, WriteResult
+    from sluice_consumer.sink_mapping import SinkWrite
     from sluice_shared.sqs import OutgoingMessage, SendOutcome
     from tests.support.pgproxy import PgProxy
 
@@ -345,9 +346,11 @@ class KilledAfterCommit:
         self._real = real
         return self
 
-    def store(self, rows: Sequence[EventRow], *, deadline: Deadline) -> WriteResult:
+    def store(
+        self, rows: Sequence[EventRow], *, deadline: Deadline, effects: Sequence[Sequence[SinkWrite]] = ()
+    ) -> WriteResult:
         assert self._real is not None
-        written = self._real.store(rows, deadline=deadline)
+        written = self._real.store(rows, deadline=deadline, effects=effects)
         self.calls += 1
         if self.calls == self.call:
             self.killed_ids = {str(row.event_id) for row in rows}

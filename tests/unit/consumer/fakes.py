@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
     from sluice_consumer.deadline import Deadline
     from sluice_consumer.logic import DeadLetter, EventRow
+    from sluice_consumer.sink_mapping import SinkWrite
 
 
 class FakeEventStore:
@@ -32,8 +33,12 @@ class FakeEventStore:
         self.on_store = on_store
         self.calls: list[list[str]] = []
 
-    def store(self, rows: Sequence[EventRow], *, deadline: Deadline) -> WriteResult:
-        del deadline  # the fake never runs out of time; tests drive the deadline through its clock
+    def store(
+        self, rows: Sequence[EventRow], *, deadline: Deadline, effects: Sequence[Sequence[SinkWrite]] = ()
+    ) -> WriteResult:
+        # The fake never runs out of time (tests drive the deadline through its clock) and has no sink tables
+        # (sinks are PostgreSQL's: tests/integration/consumer/test_sinks.py).
+        del deadline, effects
         self.calls.append([row.sqs_message_id for row in rows])
         if self.on_store is not None:
             self.on_store()

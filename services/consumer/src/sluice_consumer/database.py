@@ -40,6 +40,7 @@ from sluice_shared.errors import (
     ConstraintViolationError,
     DatabaseAuthenticationError,
     DatabaseUnavailableError,
+    MissingReferenceError,
     SluiceError,
 )
 
@@ -301,10 +302,11 @@ def classify_database_error(exc: BaseException) -> SluiceError:
         return DatabaseUnavailableError(f"statement cancelled or timed out: {exc}", sqlstate=sqlstate)
     if isinstance(exc, pg_errors.IntegrityError | pg_errors.DataError):
         diag = getattr(exc, "diag", None)
-        return ConstraintViolationError(
+        kind = MissingReferenceError if isinstance(exc, pg_errors.ForeignKeyViolation) else ConstraintViolationError
+        return kind(
             f"the database refused the row ({sqlstate}): {_first_line(exc)}",
             sqlstate=sqlstate,
-            constraint=getattr(diag, "constraint_name", None),
+            constraint=_constraint(exc, diag),
         )
     if isinstance(exc, pg_errors.InsufficientPrivilege | pg_errors.UndefinedTable | pg_errors.UndefinedColumn):
         return ConfigurationError(f"database schema or privileges do not match (run `sluice db migrate`): {exc}")
@@ -316,6 +318,14 @@ def classify_database_error(exc: BaseException) -> SluiceError:
     if isinstance(exc, pg_errors.ProgrammingError | pg_errors.NotSupportedError):
         return ConfigurationError(f"database refused the statement: {_first_line(exc)}")
     return DatabaseUnavailableError(f"database error ({type(exc).__name__}): {_first_line(exc)}", sqlstate=sqlstate)
+
+
+def _constraint(exc: BaseException, diag: object) -> str | None:
+    """The constraint's name; for a NOT NULL column, which has none, ``<table>.<column> not null``."""
+    name = getattr(diag, "constraint_name", None)
+    if name is None and isinstance(exc, pg_errors.NotNullViolation):
+        return f"{getattr(diag, 'table_name', None)}.{getattr(diag, 'column_name', None)} not null"
+    return name
 
 
 def _first_line(exc: BaseException) -> str:

@@ -37,6 +37,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContextLike) -> Partial
             dead_letters=runtime.get_dead_letter_sink(),
             registry=runtime.get_registry(),
             max_body_bytes=settings.max_body_bytes,
+            max_receive_count=settings.max_receive_count,
             deadline=Deadline.from_context(context, margin_ms=settings.batch_deadline_margin_ms),
         )
     record_batch(result, logger=logger, metrics=metrics)

@@ -20,34 +20,44 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import dataclass, field
-from enum import StrEnum
-from hashlib import sha256
-from typing import TYPE_CHECKING, Final, NamedTuple, Protocol, TypedDict
-
-from pydantic_core import to_json
+from typing import TYPE_CHECKING, Final, NamedTuple
 
 from sluice_consumer.deadline import NO_DEADLINE, Deadline
+from sluice_consumer.ports import (
+    BatchItemFailure,
+    BatchResult,
+    DeadLetter,
+    DeadLetterSink,
+    Disposition,
+    EventRow,
+    EventStore,
+    MessageOutcome,
+    PartialBatchResponse,
+    WriteResult,
+)
+from sluice_consumer.rows import content_digest, event_row
+from sluice_consumer.sink_mapping import sink_writes
 from sluice_shared.contract import MAX_BODY_BYTES, parse_message
 from sluice_shared.errors import (
-    ConflictingDuplicateError,
     ConstraintViolationError,
+    MissingReferenceError,
+    MissingRowError,
     PermanentError,
     SluiceError,
     TransientError,
 )
+from sluice_shared.sinks import OnMissingRow
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
-    from datetime import datetime
-    from uuid import UUID
+    from collections.abc import Callable, Sequence
 
     from sluice_consumer.records import SqsBatch, SqsRecord
-    from sluice_shared.contract import EventEnvelope
+    from sluice_consumer.sink_mapping import SinkWrite
     from sluice_shared.registry import PayloadRegistry
     from sluice_shared.sinks import Sink
 
 __all__ = [
+    "DEFAULT_MAX_RECEIVE_COUNT",
     "BatchItemFailure",
     "BatchResult",
     "DeadLetter",
@@ -59,6 +69,8 @@ __all__ = [
     "GroupHeldBackError",
     "MessageOutcome",
     "PartialBatchResponse",
+    "ReferenceNotYetStoredError",
+    "RowNotYetStoredError",
     "WriteResult",
     "consume_batch",
     "content_digest",
@@ -67,8 +79,9 @@ __all__ = [
 
 # Parsing 10,000 messages takes ~100 ms: check the deadline every few hundred, not once per message.
 PARSE_DEADLINE_CHECK_EVERY: Final = 256
-# 128 bits: a chance collision between two contents of one event_id is not a practical concern.
-CONTENT_DIGEST_BYTES: Final = 16
+# The source queue's maxReceiveCount (the stack's redrive policy, 5 by default): a message whose sink row waits
+# for a row another message brings is retried until this delivery, then dead-lettered with the reason.
+DEFAULT_MAX_RECEIVE_COUNT: Final = 5
 
 
 class DeadlineExceededError(TransientError):
@@ -77,176 +90,30 @@ class DeadlineExceededError(TransientError):
     code = "deadline"
 
 
+class RowNotYetStoredError(TransientError):
+    """An update or delete sink found no row for this event's key: retried, as a later message may bring it."""
+
+    code = "missing_row"
+
+
+class ReferenceNotYetStoredError(TransientError):
+    """A sink row's foreign key names a row not stored yet: retried, as a later message may bring it."""
+
+    code = "missing_reference"
+
+
+class _Parsed(NamedTuple):
+    """A valid message: its index in the batch, its ``events`` row and its sink rows."""
+
+    at: int  # the message's index in the batch
+    row: EventRow
+    effects: tuple[SinkWrite, ...]
+
+
 class GroupHeldBackError(TransientError):
     """An earlier message of the same FIFO group failed; this one is retried after it to keep the order."""
 
     code = "fifo_group_held_back"
-
-
-class Disposition(StrEnum):
-    """What happened to one message."""
-
-    STORED = "stored"
-    """Written as a new row."""
-    DUPLICATE = "duplicate"
-    """Its ``event_id`` was already stored with the same content (a redelivery, a replay, a twin in the batch)."""
-    DEAD_LETTERED = "dead_lettered"
-    """Failed permanently and was sent to the DLQ with the reason attached."""
-    RETRY = "retry"
-    """Reported as a batch item failure: SQS will deliver it again."""
-
-
-class EventRow(NamedTuple):
-    """One row of the ``events`` table, mapped explicitly from the envelope and its SQS record."""
-
-    event_id: UUID
-    event_type: str
-    source: str
-    occurred_at: datetime
-    schema_version: int
-    payload: str  # JSON text of the payload object
-    sqs_message_id: str
-    receive_count: int
-    content_digest: bytes  # see content_digest()
-
-
-@dataclass(frozen=True, slots=True)
-class WriteResult:
-    """What one :meth:`EventStore.store` call did with each of its rows (by position in the rows it was given).
-
-    A row in neither set was a duplicate: its ``event_id`` is stored with the same content.
-    """
-
-    new: frozenset[int]
-    """Rows written by this call."""
-    conflicts: Mapping[int, ConflictingDuplicateError] = field(default_factory=dict)
-    """Rows whose ``event_id`` is stored with other content: refused, the stored row unchanged."""
-    held_back: Mapping[int, Sink] = field(default_factory=dict)
-    """Rows not recorded because an update or delete sink found no row and its policy retries or dead-letters."""
-    sink_counts: Mapping[tuple[str, str], int] = field(default_factory=dict)
-    """Sink rows by (table, outcome): applied, duplicate, stale, missing."""
-
-
-class EventStore(Protocol):
-    """Where valid events are written."""
-
-    def store(self, rows: Sequence[EventRow], *, deadline: Deadline) -> WriteResult:
-        """Insert ``rows`` atomically, skipping ``event_id`` values already stored.
-
-        The first row of an ``event_id`` is written; a later one (a redelivery, a replay, a twin in ``rows``)
-        is a duplicate when its content digest or, failing that, every field equals the stored row's, and a
-        conflict otherwise. Nothing is committed when it raises.
-
-        Raises:
-            ConstraintViolationError: the database refused a row on its data.
-            TransientError: the database was unreachable, dropped the connection or ran out of time.
-        """
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    """A permanently failed message and why."""
-
-    record: SqsRecord
-    error: PermanentError
-
-
-class DeadLetterSink(Protocol):
-    """Where permanently failing messages go."""
-
-    def send(self, letters: Sequence[DeadLetter]) -> dict[str, SluiceError]:
-        """Send every letter; return the errors of those *not* sent, keyed by SQS message id."""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class MessageOutcome:
-    """The disposition of one message and, for dead-lettered or retried ones, the error behind it."""
-
-    message_id: str
-    disposition: Disposition
-    error: SluiceError | None = None
-    dead_letter_error: SluiceError | None = None
-    """Why a permanently failed message could not be dead-lettered (it is retried instead)."""
-
-
-class BatchItemFailure(TypedDict):
-    """One entry of ``batchItemFailures``."""
-
-    itemIdentifier: str
-
-
-class PartialBatchResponse(TypedDict):
-    """The response AWS documents for ``ReportBatchItemFailures``."""
-
-    batchItemFailures: list[BatchItemFailure]
-
-
-@dataclass(frozen=True, slots=True)
-class BatchResult:
-    """Per-message outcomes of one batch, in delivery order, and how long the batch took."""
-
-    outcomes: tuple[MessageOutcome, ...]
-    fifo: bool = False
-    duration_ms: float = 0.0
-    counts: Counter[Disposition] = field(default_factory=Counter, compare=False)
-
-    def __post_init__(self) -> None:
-        self.counts.update(outcome.disposition for outcome in self.outcomes)
-
-    def response(self) -> PartialBatchResponse:
-        """``{"batchItemFailures": [{"itemIdentifier": <messageId>}, ...]}``; an empty list means all done."""
-        return {
-            "batchItemFailures": [
-                {"itemIdentifier": outcome.message_id}
-                for outcome in self.outcomes
-                if outcome.disposition is Disposition.RETRY
-            ]
-        }
-
-    def error_codes(self, disposition: Disposition) -> dict[str, int]:
-        """How many messages of ``disposition`` failed with each error code."""
-        return dict(
-            Counter(
-                outcome.error.code
-                for outcome in self.outcomes
-                if outcome.disposition is disposition and outcome.error is not None
-            )
-        )
-
-
-def event_row(envelope: EventEnvelope, record: SqsRecord) -> EventRow:
-    """Map a validated envelope and its SQS record to an ``events`` row."""
-    # Serialised by pydantic-core (Rust); NaN/Infinity are written as such and the database refuses them,
-    # which routes such a payload to the DLQ instead of silently altering it.
-    payload = to_json(envelope.payload)
-    return EventRow(
-        envelope.event_id,
-        envelope.event_type,
-        envelope.source,
-        envelope.occurred_at,
-        envelope.schema_version,
-        payload.decode(),
-        record.message_id,
-        record.receive_count,
-        content_digest(envelope, payload),
-    )
-
-
-def content_digest(envelope: EventEnvelope, payload_json: bytes) -> bytes:
-    """SHA-256 (first 16 bytes) of the envelope fields and the payload JSON, as stored in ``content_digest``.
-
-    Two deliveries of the same body always give the same digest (the payload is serialized the same way), so an
-    exact redelivery is recognised without reading the stored payload. Different digests are not yet a
-    conflict: the store confirms field by field in PostgreSQL (jsonb equality, so key order and whitespace, or
-    another offset for the same instant, never count as a difference). SHA-256 rather than BLAKE2b: with the
-    CPU's SHA extensions it is the fastest digest ``hashlib`` offers on these machines (about 1 us a row).
-    """
-    digest = sha256(payload_json)
-    envelope_fields = f"{envelope.event_type}\x00{envelope.source}\x00{envelope.occurred_at.isoformat()}"
-    digest.update(f"{envelope_fields}\x00{envelope.schema_version}".encode())
-    return digest.digest()[:CONTENT_DIGEST_BYTES]
 
 
 def consume_batch(
@@ -256,6 +123,7 @@ def consume_batch(
     dead_letters: DeadLetterSink,
     registry: PayloadRegistry | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
+    max_receive_count: int = DEFAULT_MAX_RECEIVE_COUNT,
     deadline: Deadline = NO_DEADLINE,
     clock: Callable[[], float] = time.perf_counter,
 ) -> BatchResult:
@@ -266,20 +134,24 @@ def consume_batch(
     """
     started = clock()
     records = batch.records
-    work = _Work(records)
-    rows = work.parse(registry=registry, max_body_bytes=max_body_bytes, deadline=deadline)
-    work.write(rows, store=store, deadline=deadline)
+    work = _Work(records, max_receive_count=max_receive_count)
+    parsed = work.parse(registry=registry, max_body_bytes=max_body_bytes, deadline=deadline)
+    work.write(parsed, store=store, deadline=deadline)
     if batch.fifo:
         work.hold_back_fifo_groups()
     work.dead_letter(dead_letters, deadline=deadline, fifo=batch.fifo)
-    return BatchResult(work.outcomes(), fifo=batch.fifo, duration_ms=(clock() - started) * 1000.0)
+    return BatchResult(
+        work.outcomes(), fifo=batch.fifo, duration_ms=(clock() - started) * 1000.0, sink_counts=work.sink_counts
+    )
 
 
 class _Work:
     """Mutable per-message state while a batch is processed."""
 
-    def __init__(self, records: Sequence[SqsRecord]) -> None:
+    def __init__(self, records: Sequence[SqsRecord], *, max_receive_count: int) -> None:
         self.records = records
+        self.max_receive_count = max_receive_count
+        self.sink_counts: Counter[tuple[str, str]] = Counter()
         self.dispositions: list[Disposition | None] = [None] * len(records)
         self.errors: list[SluiceError | None] = [None] * len(records)
         self.rejected: dict[int, PermanentError] = {}
@@ -296,35 +168,40 @@ class _Work:
         self.rejected[index] = error
         self.errors[index] = error
 
-    def parse(
-        self, *, registry: PayloadRegistry | None, max_body_bytes: int, deadline: Deadline
-    ) -> list[tuple[int, EventRow]]:
-        rows: list[tuple[int, EventRow]] = []
+    def parse(self, *, registry: PayloadRegistry | None, max_body_bytes: int, deadline: Deadline) -> list[_Parsed]:
+        parsed: list[_Parsed] = []
         for index, record in enumerate(self.records):
             if index % PARSE_DEADLINE_CHECK_EVERY == 0 and deadline.expired():
                 self.retry(range(index, len(self.records)), DeadlineExceededError("deadline reached while parsing"))
                 break
             try:
-                envelope = parse_message(record.body, registry=registry, max_bytes=max_body_bytes)
+                envelope = parse_message(record.body, max_bytes=max_body_bytes)
+                model = registry.validate(envelope) if registry is not None else None
+                sinks = registry.sinks_for(envelope.event_type, envelope.schema_version) if registry else ()
+                effects = sink_writes(envelope, model, sinks)
             except PermanentError as exc:
                 self.reject(index, exc)
                 continue
-            rows.append((index, event_row(envelope, record)))
-        return rows
+            parsed.append(_Parsed(index, event_row(envelope, record), effects))
+        return parsed
 
-    def write(self, rows: list[tuple[int, EventRow]], *, store: EventStore, deadline: Deadline) -> None:
+    def write(self, parsed: list[_Parsed], *, store: EventStore, deadline: Deadline) -> None:
         # A stack of parts still to write, the next one on top; halves are pushed so the earlier half runs first.
-        pending: list[list[tuple[int, EventRow]]] = [rows] if rows else []
+        pending: list[list[_Parsed]] = [parsed] if parsed else []
         while pending:
             part = pending.pop()
             if deadline.expired():
                 self._retry_parts([part, *pending], DeadlineExceededError("deadline reached before writing"))
                 return
             try:
-                written = store.store([row for _, row in part], deadline=deadline)
+                written = store.store(
+                    [item.row for item in part],
+                    deadline=deadline,
+                    effects=[item.effects for item in part] if any(item.effects for item in part) else (),
+                )
             except ConstraintViolationError as exc:
                 if len(part) == 1:
-                    self.reject(part[0][0], exc)
+                    self._refused(part[0].at, exc)
                 else:
                     middle = len(part) // 2
                     pending.extend((part[middle:], part[:middle]))
@@ -332,17 +209,41 @@ class _Work:
             except TransientError as exc:
                 self._retry_parts([part, *pending], exc)
                 return
-            for position, (index, _row) in enumerate(part):
-                conflict = written.conflicts.get(position)
-                if conflict is not None:
-                    self.reject(index, conflict)  # dead-lettered below; the stored row is unchanged
-                elif position in written.new:
-                    self.dispositions[index] = Disposition.STORED
-                else:
-                    self.dispositions[index] = Disposition.DUPLICATE
+            self.sink_counts.update(written.sink_counts)
+            self._settle(part, written)
 
-    def _retry_parts(self, parts: Sequence[Sequence[tuple[int, EventRow]]], error: SluiceError) -> None:
-        self.retry([index for part in parts for index, _ in part], error)
+    def _settle(self, part: list[_Parsed], written: WriteResult) -> None:
+        for position, item in enumerate(part):
+            conflict = written.conflicts.get(position)
+            sink = written.held_back.get(position)
+            if conflict is not None:
+                self.reject(item.at, conflict)  # dead-lettered below; the stored row is unchanged
+            elif sink is not None:
+                self._missing_row(item.at, sink)
+            elif position in written.new:
+                self.dispositions[item.at] = Disposition.STORED
+            else:
+                self.dispositions[item.at] = Disposition.DUPLICATE
+
+    def _last_delivery(self, index: int) -> bool:
+        return self.records[index].receive_count >= self.max_receive_count
+
+    def _refused(self, index: int, error: ConstraintViolationError) -> None:
+        """A row the database refused on its own: dead-lettered, unless its parent row may still come."""
+        if isinstance(error, MissingReferenceError) and not self._last_delivery(index):
+            self.retry([index], ReferenceNotYetStoredError(f"{error.message} (retried: the row may come later)"))
+        else:
+            self.reject(index, error)
+
+    def _missing_row(self, index: int, sink: Sink) -> None:
+        message = f"sink {sink.mode.value} on {sink.table}: no row has this event's key"
+        if sink.missing_row_policy is OnMissingRow.RETRY and not self._last_delivery(index):
+            self.retry([index], RowNotYetStoredError(f"{message} (retried: the row may come later)"))
+        else:
+            self.reject(index, MissingRowError(message, table=sink.table))
+
+    def _retry_parts(self, parts: Sequence[Sequence[_Parsed]], error: SluiceError) -> None:
+        self.retry([item.at for part in parts for item in part], error)
 
     def hold_back_fifo_groups(self) -> None:
         failed_groups: set[str] = set()

@@ -120,6 +120,7 @@ def get_event_store() -> EventStore:
             get_database(),
             statement_timeout_ms=get_settings().db_statement_timeout_ms,
             schema_gate=SchemaGate(on_behind=_log_schema_behind),
+            sinks=[sink for _event_type, _version, sink in get_registry().sinks],
         )
     return _cache.store
 

@@ -29,6 +29,8 @@ DEFAULT_PORT: Final = 5432
 # Time kept free before the Lambda timeout: enough to roll back, report failures and flush metrics.
 DEFAULT_DEADLINE_MARGIN_MS: Final = 3_000
 DEFAULT_CONNECT_TIMEOUT_S: Final = 5
+# SQS's redrive policy in the stack (sluice_shared.topology.QueueTopology.max_receive_count).
+DEFAULT_MAX_RECEIVE_COUNT: Final = 5
 
 
 class SslMode(StrEnum):
@@ -98,6 +100,12 @@ class ConsumerSettings(ContractSettings):
         default=DEFAULT_DEADLINE_MARGIN_MS,
         validation_alias=env.BATCH_DEADLINE_MARGIN_MS,
         description="Stop starting work when less than this remains of the Lambda's time.",
+    )
+    max_receive_count: Annotated[int, Field(ge=1, le=1000)] = Field(
+        default=DEFAULT_MAX_RECEIVE_COUNT,
+        validation_alias=env.MAX_RECEIVE_COUNT,
+        description="The source queue's maxReceiveCount: a sink row waiting for another message's row is "
+        "retried until this delivery, then dead-lettered with its reason.",
     )
     dlq_url: str | None = Field(
         default=None,
