@@ -13,7 +13,12 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
-from sluice_shared.errors import ConflictingDuplicateError, InvalidMessageError, SluiceError
+from sluice_shared.errors import (
+    ConflictingDuplicateError,
+    ConstraintViolationError,
+    InvalidMessageError,
+    SluiceError,
+)
 from sluice_shared.sqs import SQS_MAX_MESSAGE_ATTRIBUTES
 
 if TYPE_CHECKING:
@@ -23,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ATTRIBUTE_PREFIX",
+    "CONSTRAINT",
     "ERROR_CODE",
     "ERROR_FIELD",
     "ERROR_MESSAGE",
@@ -37,6 +43,7 @@ ATTRIBUTE_PREFIX: Final = "sluice.dlq."
 ERROR_CODE: Final = "sluice.dlq.error_code"
 ERROR_MESSAGE: Final = "sluice.dlq.error_message"
 ERROR_FIELD: Final = "sluice.dlq.error_field"
+CONSTRAINT: Final = "sluice.dlq.constraint"
 SOURCE_QUEUE: Final = "sluice.dlq.source_queue"
 FAILED_AT: Final = "sluice.dlq.failed_at"
 PACKED_REASON: Final = "sluice.dlq.reason"
@@ -51,6 +58,8 @@ class DeadLetterReason:
     error_code: str
     error_message: str
     error_field: str | None = None
+    constraint: str | None = None
+    """For a row the database refused: the constraint (or ``<table>.<column> not null``) it broke."""
     source_queue: str | None = None
     failed_at: datetime
 
@@ -64,6 +73,7 @@ class DeadLetterReason:
             error_code=error.code,
             error_message=error.message[:ERROR_MESSAGE_MAX_CHARS],
             error_field=field,
+            constraint=error.constraint if isinstance(error, ConstraintViolationError) else None,
             source_queue=source_queue,
             failed_at=now or datetime.now(UTC),
         )
@@ -73,6 +83,7 @@ class DeadLetterReason:
             ERROR_CODE: self.error_code,
             ERROR_MESSAGE: self.error_message,
             ERROR_FIELD: self.error_field,
+            CONSTRAINT: self.constraint,
             SOURCE_QUEUE: self.source_queue,
             FAILED_AT: self.failed_at.isoformat(),
         }
@@ -102,6 +113,7 @@ class DeadLetterReason:
                     error_code=str(data["error_code"]),
                     error_message=str(data.get("error_message", "")),
                     error_field=data.get("error_field"),
+                    constraint=data.get("constraint"),
                     source_queue=data.get("source_queue"),
                     failed_at=datetime.fromisoformat(data["failed_at"]),
                 )
@@ -119,6 +131,7 @@ class DeadLetterReason:
             error_code=code,
             error_message=values.get(ERROR_MESSAGE) or "",
             error_field=values.get(ERROR_FIELD),
+            constraint=values.get(CONSTRAINT),
             source_queue=values.get(SOURCE_QUEUE),
             failed_at=when,
         )

@@ -35,7 +35,9 @@ def _fill(queues: Queues) -> None:
         [event_body(event_type="shipment.sent") for _ in range(3)],
         error=UnknownEventTypeError.single("event_type", "no model"),
     )
-    queues.dead_letter(["{not json"], error=ConstraintViolationError("x"))
+    queues.dead_letter(
+        ["{not json"], error=ConstraintViolationError("x", sqlstate="23514", constraint="orders_total_not_negative")
+    )
     queues.redrive_by_sqs([event_body(event_type="order.created") for _ in range(2)])
 
 
@@ -62,6 +64,7 @@ def test_stats_show_depth_oldest_age_and_counts_by_type(queues: Queues, sluice: 
             "constraint_violation": 1,
         },
         "by_event_type": {"order.created": 6, "shipment.sent": 3, "(none)": 1},
+        "by_constraint": {"orders_total_not_negative": 1},
     }
     assert queues.depth(queues.dlq_url) == 10
 

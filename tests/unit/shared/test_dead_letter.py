@@ -71,3 +71,19 @@ def test_reason_reads_from_lambda_shaped_attributes() -> None:
 
 def test_attributes_without_a_reason_read_as_none() -> None:
     assert DeadLetterReason.from_attributes(_attrs(2)) is None
+
+
+def test_a_refused_row_carries_its_constraint_in_both_attribute_layouts() -> None:
+    error = ConstraintViolationError("refused", sqlstate="23514", constraint="orders_total_not_negative")
+    reason = DeadLetterReason.from_error(error, source_queue=None, now=datetime(2026, 12, 1, tzinfo=UTC))
+    roomy: dict[str, MessageAttributeValueTypeDef] = {}
+    crowded: dict[str, MessageAttributeValueTypeDef] = {
+        f"a{index}": {"DataType": "String", "StringValue": "x"} for index in range(8)
+    }
+
+    for original in (roomy, crowded):
+        attached = reason.attach(original)
+        assert attached is not None
+        read = DeadLetterReason.from_attributes(attached)
+        assert read is not None
+        assert (read.error_code, read.constraint) == ("constraint_violation", "orders_total_not_negative")

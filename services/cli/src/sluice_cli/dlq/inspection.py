@@ -44,6 +44,8 @@ class DlqStats:
     oldest_age: timedelta | None = None
     by_error_type: Counter[str] = field(default_factory=Counter)
     by_event_type: Counter[str] = field(default_factory=Counter)
+    by_constraint: Counter[str] = field(default_factory=Counter)
+    """Rows the database refused (sinks included), by the constraint they broke."""
 
 
 def collect_stats(
@@ -61,11 +63,14 @@ def collect_stats(
     moment = now or datetime.now(UTC)
     by_error: Counter[str] = Counter()
     by_event: Counter[str] = Counter()
+    by_constraint: Counter[str] = Counter()
     oldest: timedelta | None = None
     with Scan(dlq, visibility_timeout=visibility_timeout, wait_seconds=wait_seconds) as scan:
         for message in scan.messages(scan_limit):
             by_error[message.error_type] += 1
             by_event[message.event_type or NO_EVENT_TYPE] += 1
+            if message.reason is not None and message.reason.constraint:
+                by_constraint[message.reason.constraint] += 1
             age = message.age(moment)
             if age is not None and (oldest is None or age > oldest):
                 oldest = age
@@ -78,6 +83,7 @@ def collect_stats(
         oldest_age=oldest,
         by_error_type=by_error,
         by_event_type=by_event,
+        by_constraint=by_constraint,
     )
 
 

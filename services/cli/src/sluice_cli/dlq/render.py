@@ -63,7 +63,14 @@ def stats_table(name: str, stats: DlqStats) -> Table:
         return table
     sample = "" if stats.complete else f" (sample of {stats.scanned})"
     table.add_row("oldest message" + sample, format_age(stats.oldest_age))
-    for title, counts in (("error type", stats.by_error_type), ("event type", stats.by_event_type)):
+    groups = (
+        ("error type", stats.by_error_type),
+        ("event type", stats.by_event_type),
+        ("constraint", stats.by_constraint),
+    )
+    for title, counts in groups:
+        if not counts:
+            continue
         table.add_section()
         table.add_row(f"[bold]by {title}[/bold]" + sample, "")
         for key, count in counts.most_common():
@@ -84,6 +91,7 @@ def stats_json(name: str, stats: DlqStats) -> str:
         "oldest_age_seconds": None if stats.oldest_age is None else int(stats.oldest_age.total_seconds()),
         "by_error_type": dict(stats.by_error_type.most_common()),
         "by_event_type": dict(stats.by_event_type.most_common()),
+        "by_constraint": dict(stats.by_constraint.most_common()),
     }
     return json.dumps(document, indent=2)
 
