@@ -21,7 +21,7 @@ import pytest
 from sluice_cli.local.pipeline import LocalPipeline, PipelineConfig
 from sluice_shared.contract import MAX_BODY_BYTES, parse_message
 from tests.integration.reliability.harness import FAULT_TOPOLOGY, read_dlq
-from tests.unit.shared.test_contract_hostile import SQL_LOOKING
+from tests.support.hostile_json import SQL_LOOKING
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

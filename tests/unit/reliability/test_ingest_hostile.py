@@ -34,19 +34,22 @@ from sluice_shared.contract import MAX_BODY_BYTES, parse_message
 from sluice_shared.publisher import CORRELATION_ID_MAX_LENGTH
 from tests.support.events import load_event
 from tests.support.factories import event_dict
-from tests.unit.ingest.fakes import FakeSender
-from tests.unit.shared.test_contract_hostile import (
+from tests.support.hostile_json import (
     HAZARDS,
     SQL_LOOKING,
     Obj,
+    OracleRefusalError,
     Raw,
     json_values,
     mutated_bodies,
     payload_with_hazard,
     payloads,
+    refuse_constant,
     storable_text,
+    unique_members,
+    write_json,
 )
-from tests.unit.shared.test_contract_hostile import _write as write_json
+from tests.unit.ingest.fakes import FakeSender
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -117,27 +120,15 @@ def call(event: dict[str, Any]) -> dict[str, Any]:
     return response
 
 
-class _RefusedError(Exception):
-    """The oracle refuses the body: not UTF-8, not JSON, NaN/Infinity, a repeated key, or absurd nesting."""
-
-
-def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj = dict(pairs)
-    if len(obj) != len(pairs):
-        raise _RefusedError("repeated key")
-    return obj
-
-
-def _no_constant(name: str) -> Any:
-    raise _RefusedError(name)
-
-
 def oracle(body: str | bytes) -> list[Any] | None:
-    """What the request says, read by Python's ``json`` strictly: the list of events, or None if refused."""
+    """What the request says, read by Python's ``json`` strictly: the list of events, or None if refused.
+
+    Refused: not UTF-8, not JSON, NaN/Infinity, a repeated key, or absurd nesting.
+    """
     try:
         text = body.decode("utf-8") if isinstance(body, bytes) else body.encode("utf-8").decode("utf-8")
-        document = json.loads(text, object_pairs_hook=_unique, parse_constant=_no_constant)
-    except (_RefusedError, UnicodeError, ValueError, RecursionError):
+        document = json.loads(text, object_pairs_hook=unique_members, parse_constant=refuse_constant)
+    except (OracleRefusalError, UnicodeError, ValueError, RecursionError):
         return None
     return document if isinstance(document, list) else [document]
 
@@ -255,7 +246,7 @@ def hostile_events(draw: st.DrawFn) -> Obj:
 
 @st.composite
 def hostile_bodies(draw: st.DrawFn) -> str:
-    """One event, or an array of one to four, written by the phase-1 JSON writer (it can spell hostile JSON)."""
+    """One event, or an array of one to four, written by :func:`write_json` (it can spell hostile JSON)."""
     events = draw(st.lists(hostile_events(), min_size=1, max_size=4))
     document: Any = events[0] if len(events) == 1 and draw(st.booleans()) else events
     return write_json(document, ascii_only=draw(st.booleans()))
