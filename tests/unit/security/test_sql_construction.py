@@ -38,6 +38,10 @@ ACKNOWLEDGED: Final = {
     ("sluice_consumer/migrations.py", "migration.sql"): (
         "the text of a numbered migration file shipped inside the package (never input); DDL takes no parameters"
     ),
+    ("sluice_consumer/sink_writer.py", "statement"): (
+        "a psycopg.sql composition made once per sink by sink_sql.sink_statement (sql.SQL, sql.Identifier, "
+        "sql.Placeholder; types from the catalog); every value travels as a named parameter"
+    ),
 }
 
 
@@ -156,7 +160,8 @@ def test_every_acknowledged_exception_still_exists() -> None:
 
     for (path, expression), reason in ACKNOWLEDGED.items():
         assert reason
-        assert f"execute({expression})" in sources[path], f"{path}: {expression} is gone; drop its exception"
+        called = re.search(rf"execute\({re.escape(expression)}[,)]", sources[path])
+        assert called, f"{path}: {expression} is gone; drop its exception"
 
 
 def test_the_statements_the_consumer_executes_are_constants_with_placeholders() -> None:

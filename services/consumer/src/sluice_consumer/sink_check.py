@@ -178,7 +178,7 @@ def _privilege_problems(
     for target, label, privilege in wanted:
         row = conn.execute(HAS_PRIVILEGE, (role, target, privilege)).fetchone()
         if not (row and row[0]):
-            problems.append(f"role {role} may not {privilege} on {label} (GRANT {privilege} ON {label} TO {role})")
+            problems.append(f"role {role} may not {privilege} on {label}: grant it {privilege} there")
     return problems
 
 
