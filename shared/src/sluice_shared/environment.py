@@ -24,6 +24,8 @@ __all__ = [
     "DB_SSLROOTCERT",
     "DB_STATEMENT_TIMEOUT_MS",
     "DB_USER",
+    "DB_WRITER_PASSWORD",
+    "DB_WRITER_SECRET_ARN",
     "DLQ_URL",
     "FIFO_GROUP_FIELD",
     "INGEST_MAX_EVENTS",
@@ -60,6 +62,10 @@ DB_HOST: Final = "SLUICE_DB_HOST"
 DB_PORT: Final = "SLUICE_DB_PORT"
 DB_NAME: Final = "SLUICE_DB_NAME"
 DB_USER: Final = "SLUICE_DB_USER"
+# The migrations function (secret mode) sets the writer's password from this secret; `sluice db migrate` from
+# DB_WRITER_PASSWORD. Neither is ever given to the consumer.
+DB_WRITER_SECRET_ARN: Final = "SLUICE_DB_WRITER_SECRET_ARN"  # noqa: S105 - the name of a variable
+DB_WRITER_PASSWORD: Final = "SLUICE_DB_WRITER_PASSWORD"  # noqa: S105 - the name of a variable
 DB_IAM_AUTH: Final = "SLUICE_DB_IAM_AUTH"
 DB_SSLMODE: Final = "SLUICE_DB_SSLMODE"
 DB_SSLROOTCERT: Final = "SLUICE_DB_SSLROOTCERT"

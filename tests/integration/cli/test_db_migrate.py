@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import psycopg
+
 from sluice_cli.app import EXIT_FAILED, main
 from sluice_consumer.migration_files import available_migrations
 
@@ -14,6 +16,7 @@ if TYPE_CHECKING:
 
 SHIPPED = [migration.name for migration in available_migrations()]
 LATEST = max(migration.version for migration in available_migrations())
+NO_PASSWORD = "sluice_writer: no password set (trust or certificate authentication only)"
 
 
 def test_migrate_applies_then_reports_up_to_date(
@@ -30,8 +33,9 @@ def test_migrate_applies_then_reports_up_to_date(
     assert first_out.splitlines() == [
         *(f"applied {name}" for name in SHIPPED),
         f"applied {len(SHIPPED)} migration(s); schema version {LATEST}",
+        NO_PASSWORD,
     ]
-    assert second_out.splitlines() == [f"already up to date; schema version {LATEST}"]
+    assert second_out.splitlines() == [f"already up to date; schema version {LATEST}", NO_PASSWORD]
 
 
 def test_migrate_reads_the_url_from_the_environment(
@@ -65,3 +69,18 @@ def test_unreachable_database_is_one_line_and_exit_1(capsys: pytest.CaptureFixtu
     [line] = capsys.readouterr().err.strip().splitlines()
     assert code == EXIT_FAILED
     assert line.startswith("error: cannot connect to the database: connection failed:")
+
+
+def test_migrate_gives_the_consumer_role_the_password_from_the_environment(
+    database_factory: DatabaseFactory, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = database_factory.create()
+    monkeypatch.setenv("SLUICE_DB_WRITER_PASSWORD", "a-long-local-password")
+
+    assert main(["db", "migrate", "--database-url", url]) == 0
+
+    assert capsys.readouterr().out.splitlines()[-1] == "sluice_writer: password set"
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT rolpassword FROM pg_authid WHERE rolname = 'sluice_writer'").fetchone()
+    assert row is not None
+    assert str(row[0]).startswith("SCRAM-SHA-256$")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pytest
 
 from sluice_consumer import runtime
+from sluice_consumer.roles import configure_writer_login, writer_conninfo
 from sluice_consumer.settings import ConsumerSettings
 from sluice_shared.dead_letter import DeadLetterReason
 
@@ -25,11 +27,20 @@ def dlq_url(sqs_client: SQSClient, sqs_endpoint: str, unique_name: str, monkeypa
 
 
 @pytest.fixture
-def configure_consumer(migrated_database_url: str) -> Iterator[Callable[..., ConsumerSettings]]:
-    """Configure the consumer runtime in-process (database URL set; keyword arguments override settings)."""
+def writer_url(migrated_database_url: str) -> str:
+    """The migrated database as ``sluice_writer``, the consumer's role, with a fresh password set by the owner."""
+    password = secrets.token_urlsafe(24)
+    configure_writer_login(migrated_database_url, password=password)
+    return writer_conninfo(migrated_database_url, password)
+
+
+@pytest.fixture
+def configure_consumer(writer_url: str) -> Iterator[Callable[..., ConsumerSettings]]:
+    """Configure the consumer runtime in-process, connected as ``sluice_writer`` as deployed (keyword arguments
+    override settings)."""
 
     def configure(**overrides: Any) -> ConsumerSettings:
-        settings = ConsumerSettings(database_url=migrated_database_url, **overrides)
+        settings = ConsumerSettings(database_url=writer_url, **overrides)
         runtime.configure(settings)
         return settings
 
@@ -39,7 +50,7 @@ def configure_consumer(migrated_database_url: str) -> Iterator[Callable[..., Con
 
 @pytest.fixture
 def db(migrated_database_url: str) -> Iterator[psycopg.Connection[Any]]:
-    """An autocommit connection to the migrated database, for assertions and sabotage."""
+    """An autocommit connection to the migrated database as its owner, for assertions and sabotage."""
     with psycopg.connect(migrated_database_url, autocommit=True) as conn:
         yield conn
 

@@ -114,13 +114,15 @@ def test_deploy_time_handler_migrates_on_create_and_update_and_ignores_delete(em
     deleted = migrate.lambda_handler({"RequestType": "Delete", "PhysicalResourceId": "p-1"}, LocalContext())
     trigger = migrate.lambda_handler({}, LocalContext())
 
+    # No rds_iam on this server and no writer secret: the writer is left to IAM, which only RDS has.
+    writer = "sluice_writer: no password set (trust or certificate authentication only)"
     assert created == {
         "PhysicalResourceId": migrate.PHYSICAL_RESOURCE_ID,
-        "Data": {"Applied": ",".join(SHIPPED), "SchemaVersion": str(LATEST)},
+        "Data": {"Applied": ",".join(SHIPPED), "SchemaVersion": str(LATEST), "Writer": writer},
         "applied": SHIPPED,
         "schema_version": LATEST,
     }
-    assert updated["Data"] == {"Applied": "", "SchemaVersion": str(LATEST)}
+    assert updated["Data"] == {"Applied": "", "SchemaVersion": str(LATEST), "Writer": writer}
     assert updated["PhysicalResourceId"] == "p-1"
     assert deleted == {"PhysicalResourceId": "p-1", "Data": {}}
     assert trigger["schema_version"] == LATEST

@@ -6,12 +6,15 @@ import os
 import socket
 import threading
 
+import psycopg
 import pytest
 
 from sluice_cli.local.pipeline import LocalPipeline, PipelineConfig, PipelineNotDrainedError
 from sluice_cli.local.postgres import DatabaseKind
 from sluice_cli.local.queue import QueueDepth
+from sluice_shared.roles import WRITER_ROLE
 from sluice_shared.topology import QueueTopology
+from tests.support.factories import event_body
 
 TOPOLOGY = QueueTopology(consumer_timeout_seconds=1, batch_size=10, batching_window_seconds=0).validate()
 
@@ -82,3 +85,18 @@ def test_waiting_for_a_queue_that_cannot_drain_fails_with_the_counts(config):
 def test_a_second_start_is_refused(config):
     with LocalPipeline(config) as pipeline, pytest.raises(RuntimeError, match="already running"):
         pipeline.start()
+
+
+def test_the_consumer_runs_as_the_writer_role_not_as_the_urls_owner(config):
+    with LocalPipeline(config) as pipeline:
+        pipeline.sqs.send_message(QueueUrl=pipeline.queue_url, MessageBody=event_body())
+        pipeline.wait_until_drained(30)
+        with psycopg.connect(config.database_url) as conn:
+            stored = conn.execute("SELECT count(*) FROM events").fetchone()
+            sessions = conn.execute(
+                "SELECT usename FROM pg_stat_activity "
+                "WHERE application_name = 'sluice-consumer' AND datname = current_database()"
+            ).fetchall()
+
+    assert stored == (1,)
+    assert sessions == [(WRITER_ROLE,)]

@@ -6,6 +6,7 @@ import pytest
 
 from sluice_consumer import migrate, runtime
 from sluice_consumer.migrations import MigrationResult
+from sluice_consumer.roles import WriterLogin
 from sluice_consumer.settings import ConsumerSettings
 from sluice_shared.errors import DatabaseAuthenticationError, DatabaseUnavailableError
 
@@ -43,7 +44,12 @@ def _attempts(monkeypatch: pytest.MonkeyPatch, outcomes: list[Exception | Migrat
             raise outcome
         return outcome
 
+    def configure_writer(conninfo: str, *, password: str | None) -> WriterLogin:
+        calls.append(f"writer login at {conninfo}: {password}")
+        return WriterLogin(password_set=password is not None, iam=False)
+
     monkeypatch.setattr(migrate, "apply_migrations_with_version", apply)
+    monkeypatch.setattr(migrate, "configure_writer_login", configure_writer)
     return calls
 
 
@@ -52,10 +58,11 @@ def test_unavailable_database_is_retried_with_growing_delays_until_it_answers(mo
     calls = _attempts(monkeypatch, [down, down, down, MigrationResult(applied=["0001_events"], version=1)])
     clock = _Clock()
 
-    result = migrate.migrate_with_retries(budget_s=120, sleep=clock.sleep, clock=clock)
+    run = migrate.migrate_with_retries(budget_s=120, sleep=clock.sleep, clock=clock)
 
-    assert result.applied == ["0001_events"]
-    assert len(calls) == 4
+    assert run.result.applied == ["0001_events"]
+    # Four migration attempts, then the writer's login (IAM: no password) over the same owner's connection.
+    assert calls == [calls[0]] * 4 + [f"writer login at {calls[0]}: None"]
     assert clock.sleeps == [2.0, 4.0, 8.0]
 
 
@@ -74,19 +81,19 @@ def test_refused_url_credentials_are_retried_like_any_transient_failure(monkeypa
     calls = _attempts(monkeypatch, [refused, refused, MigrationResult(applied=[], version=1)])
     clock = _Clock()
 
-    result = migrate.migrate_with_retries(budget_s=60, sleep=clock.sleep, clock=clock)
+    run = migrate.migrate_with_retries(budget_s=60, sleep=clock.sleep, clock=clock)
 
-    assert result.version == 1
-    assert len(calls) == 3
+    assert run.result.version == 1
+    assert len(calls) == 4  # three migration attempts, then the writer's login
     assert clock.sleeps == [2.0, 4.0]
 
 
 def test_handler_budget_comes_from_the_remaining_invocation_time(monkeypatch: pytest.MonkeyPatch) -> None:
     budgets: list[float] = []
 
-    def fake(*, budget_s: float) -> MigrationResult:
+    def fake(*, budget_s: float) -> migrate.MigrationRun:
         budgets.append(budget_s)
-        return MigrationResult(applied=[], version=1)
+        return migrate.MigrationRun(MigrationResult(applied=[], version=1), WriterLogin(password_set=False, iam=True))
 
     class Context:
         function_name = "migrate"
@@ -103,3 +110,4 @@ def test_handler_budget_comes_from_the_remaining_invocation_time(monkeypatch: py
 
     assert budgets == [300.0 - migrate.DEADLINE_MARGIN_S]
     assert response["schema_version"] == 1
+    assert response["Data"]["Writer"] == "sluice_writer: IAM database authentication (rds_iam)"

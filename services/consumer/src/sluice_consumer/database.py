@@ -204,6 +204,12 @@ class SecretCredentials:
         self._secret = None
         return True
 
+    def login(self) -> tuple[str, str]:
+        """The secret's username and password (the migrations function sets the writer's password from them)."""
+        if self._secret is None:
+            self._secret = self._fetch()
+        return str(self._secret["username"]), str(self._secret["password"])
+
 
 class IamCredentials:
     """RDS IAM authentication: a token signed locally with the function's role for each new connection."""

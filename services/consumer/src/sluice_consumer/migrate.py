@@ -8,22 +8,30 @@ Right after a stack is created the proxy's targets can take minutes to become av
 policy takes seconds to apply, so transient failures (unreachable, refused, timed out) are retried with
 exponential backoff until the invocation's remaining time runs short; then the last error is raised and
 the deployment fails (and rolls back) with it.
+
+After the migrations, the same run sets how the writer role logs in (:mod:`sluice_consumer.roles`): with the
+password of the writer's own secret when ``SLUICE_DB_WRITER_SECRET_ARN`` is set (Secrets Manager mode), else
+with IAM (``rds_iam``). The function holds the owner's credentials; the consumer never does.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from sluice_consumer import runtime
+from sluice_consumer.database import SecretCredentials
 from sluice_consumer.migrations import MigrationResult, apply_migrations_with_version
-from sluice_shared.errors import DatabaseAuthenticationError, TransientError
+from sluice_consumer.roles import WriterLogin, configure_writer_login
+from sluice_shared.errors import ConfigurationError, DatabaseAuthenticationError, TransientError
 from sluice_shared.observability import build_logger
+from sluice_shared.roles import WRITER_ROLE
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["PHYSICAL_RESOURCE_ID", "lambda_handler", "migrate_with_retries"]
+__all__ = ["PHYSICAL_RESOURCE_ID", "MigrationRun", "lambda_handler", "migrate_with_retries"]
 
 PHYSICAL_RESOURCE_ID: Final = "sluice-schema-migrations"
 RETRY_BASE_DELAY_S: Final = 2.0
@@ -36,6 +44,14 @@ DEFAULT_BUDGET_S: Final = 60.0
 logger = build_logger("sluice-migrate")
 
 
+@dataclass(frozen=True, slots=True)
+class MigrationRun:
+    """What one deploy-time run did: the migrations, then the writer's login."""
+
+    result: MigrationResult
+    writer: WriterLogin
+
+
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any] | None, context: Any) -> dict[str, Any]:
     """Apply pending migrations (Create/Update); return the applied names and the schema version."""
@@ -45,12 +61,15 @@ def lambda_handler(event: dict[str, Any] | None, context: Any) -> dict[str, Any]
         return {"PhysicalResourceId": physical_id, "Data": {}}
     remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
     budget_s = remaining_ms() / 1000.0 - DEADLINE_MARGIN_S if callable(remaining_ms) else DEFAULT_BUDGET_S
-    result = migrate_with_retries(budget_s=budget_s)
+    run = migrate_with_retries(budget_s=budget_s)
+    result = run.result
+    writer = run.writer.describe()
     logger.info("migrations applied", extra={"applied": result.applied, "schema_version": result.version})
+    logger.info("writer login configured", extra={"writer": writer})
     return {
         "PhysicalResourceId": physical_id,
         # Provider framework: Data values become Fn::GetAtt attributes, so they are strings.
-        "Data": {"Applied": ",".join(result.applied), "SchemaVersion": str(result.version)},
+        "Data": {"Applied": ",".join(result.applied), "SchemaVersion": str(result.version), "Writer": writer},
         "applied": result.applied,
         "schema_version": result.version,
     }
@@ -61,8 +80,8 @@ def migrate_with_retries(
     budget_s: float,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
-) -> MigrationResult:
-    """Apply migrations, retrying transient failures with backoff for up to ``budget_s`` seconds.
+) -> MigrationRun:
+    """Apply migrations, then set the writer's login, retrying transient failures for up to ``budget_s`` seconds.
 
     A refused password re-reads the secret once at once; later refusals (an IAM policy still propagating)
     are retried like any transient failure.
@@ -70,14 +89,20 @@ def migrate_with_retries(
     Raises:
         TransientError: the database stayed unavailable for the whole budget (the last error).
         PermanentError: a migration failed on its SQL or a migration file was edited after being applied.
+        ConfigurationError: the writer's secret is not the writer's, or the owner may not alter the writer.
     """
     credentials = runtime.get_credentials()
+    writer_secret_arn = runtime.get_settings().db_writer_secret_arn
+    writer_secret = SecretCredentials(writer_secret_arn) if writer_secret_arn else None
     give_up_at = clock() + budget_s
     refreshed = False
     attempt = 0
     while True:
         try:
-            return apply_migrations_with_version(credentials.conninfo())
+            conninfo = credentials.conninfo()
+            result = apply_migrations_with_version(conninfo)
+            writer = configure_writer_login(conninfo, password=_writer_password(writer_secret))
+            return MigrationRun(result, writer)
         except TransientError as exc:
             if isinstance(exc, DatabaseAuthenticationError) and not refreshed:
                 refreshed = True
@@ -89,3 +114,18 @@ def migrate_with_retries(
                 raise
             logger.warning("database not ready; retrying migrations", extra={"error": str(exc), "delay_s": delay})
             sleep(delay)
+
+
+def _writer_password(secret: SecretCredentials | None) -> str | None:
+    """The password of the writer's own secret (Secrets Manager mode), or None (IAM).
+
+    Raises:
+        ConfigurationError: the secret names another user.
+        TransientError: Secrets Manager was unreachable.
+    """
+    if secret is None:
+        return None
+    username, password = secret.login()
+    if username != WRITER_ROLE:
+        raise ConfigurationError(f"the writer's secret {secret.secret_arn} is for {username!r}, not {WRITER_ROLE!r}")
+    return password

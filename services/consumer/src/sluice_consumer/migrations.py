@@ -34,6 +34,7 @@ __all__ = [
     "MigrationStatus",
     "apply_migrations",
     "available_migrations",
+    "connect",
     "migrate",
     "migration_status",
 ]
@@ -121,7 +122,7 @@ def apply_migrations(conninfo: str) -> list[str]:
 
 def apply_migrations_with_version(conninfo: str) -> MigrationResult:
     """:func:`apply_migrations`, also returning the schema version afterwards."""
-    with _connect(conninfo) as conn:
+    with connect(conninfo) as conn:
         try:
             return migrate(conn)
         except psycopg.Error as exc:
@@ -133,7 +134,7 @@ def migration_status(conninfo: str) -> MigrationStatus:
 
     Raises the same errors as :func:`apply_migrations`.
     """
-    with _connect(conninfo) as conn:
+    with connect(conninfo) as conn:
         try:
             row = conn.execute(MIGRATIONS_TABLE_EXISTS).fetchone()
             done = {name for _, name, _ in conn.execute(SELECT_MIGRATIONS)} if row and row[0] else set()
@@ -145,7 +146,13 @@ def migration_status(conninfo: str) -> MigrationStatus:
     )
 
 
-def _connect(conninfo: str) -> psycopg.Connection[Any]:
+def connect(conninfo: str) -> psycopg.Connection[Any]:
+    """A connection (not in autocommit mode) to ``conninfo``, with a connect timeout unless it sets one.
+
+    Raises:
+        DatabaseUnavailableError / DatabaseAuthenticationError: the server cannot be reached or refused us.
+        ConfigurationError: the URL is invalid.
+    """
     try:
         # Without a connect_timeout libpq waits for the operating system's TCP timeout (minutes).
         if "connect_timeout" not in conninfo_to_dict(conninfo):

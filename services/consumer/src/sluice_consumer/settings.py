@@ -65,6 +65,11 @@ class ConsumerSettings(ContractSettings):
         validation_alias=env.DB_SECRET_ARN,
         description="Secrets Manager secret (JSON with username and password, as RDS writes it).",
     )
+    db_writer_secret_arn: str | None = Field(
+        default=None,
+        validation_alias=env.DB_WRITER_SECRET_ARN,
+        description="Migrations function only: the writer's secret, whose password it gives sluice_writer.",
+    )
     db_host: str | None = Field(
         default=None,
         validation_alias=env.DB_HOST,

@@ -24,6 +24,7 @@ from sluice_cli.local.pipeline import DEFAULT_QUEUE_NAME, LOCAL_POLL_WAIT_SECOND
 from sluice_cli.local.queues import LOCAL_TOPOLOGY
 from sluice_shared import environment as env
 from sluice_shared.catalog import CATALOG_REGISTRY
+from sluice_shared.roles import WRITER_ROLE
 from sluice_shared.topology import SQS_MAX_BATCH_SIZE_FIFO, QueueTopology
 
 __all__ = ["app"]
@@ -262,6 +263,7 @@ def _print_where(pipeline: LocalPipeline) -> None:
         ("DLQ", pipeline.dlq_url),
         ("database", f"{pipeline.masked_database_url}  ({pipeline.database_kind})"),
         ("payload models", _registry_description(pipeline.config.payload_registry)),
+        ("consumer role", f"{WRITER_ROLE}  (INSERT and SELECT on events; the migrations ran as the URL's user)"),
     ]
     for name, value in rows:
         out.print(f"  {name:<14} {value}", markup=False, highlight=False)

@@ -5,7 +5,8 @@ configured from a :class:`~sluice_shared.topology.QueueTopology`; PostgreSQL (ex
 testcontainers, else a throwaway cluster); the migrations; the ingest handler served as a Function URL; the
 consumer driven by a Lambda-like SQS event source. :meth:`LocalPipeline.stop` undoes it in reverse: polling
 stops and the batches being handled finish (failed or unfinished messages stay in SQS for redelivery), the
-HTTP server stops, then the database and the SQS endpoint, and the process environment is restored.
+HTTP server stops, then the database and the SQS endpoint, and the process environment is restored. As
+deployed, the migrations run as the database URL's user (the schema owner) and the consumer as ``sluice_writer``.
 
 Only one pipeline runs per process at a time: the handlers' runtimes are process-wide, as in a Lambda
 execution environment. Start it from a thread that outlives it (the main thread): a throwaway cluster is
@@ -15,6 +16,7 @@ tied to the starting thread so the kernel stops it if this process dies without 
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 import uuid
 from contextlib import ExitStack
@@ -58,6 +60,7 @@ logger = logging.getLogger(__name__)
 LOCAL_POLL_WAIT_SECONDS: Final = 2
 DEFAULT_QUEUE_NAME: Final = "sluice-local-events"
 DRAIN_POLL_SECONDS: Final = 0.2
+WRITER_PASSWORD_BYTES: Final = 24  # of randomness for the consumer role's password (32 URL-safe characters)
 
 _T = TypeVar("_T")
 
@@ -211,7 +214,7 @@ class LocalPipeline:
             logger.info("migrations applied: %s", ", ".join(applied) or "none pending")
         consumer = config.consumer or stack.enter_context(
             consumer_handler(
-                database_url=self._database.url,
+                database_url=self._writer_url(),
                 dlq_url=self.dlq_url,
                 client=client,
                 topology=config.topology,
@@ -235,6 +238,20 @@ class LocalPipeline:
         source.start()
         stack.callback(source.stop)
         self._event_source = source
+
+    def _writer_url(self) -> str:
+        """Give the consumer's role a fresh password and return its URL: the consumer never runs as the owner.
+
+        As deployed: the schema owner migrates, ``sluice_writer`` (INSERT and SELECT on ``events``) consumes.
+        The role is cluster-wide, so two local pipelines on one password-checking server overwrite each other's
+        password; their connections already open keep working.
+        """
+        from sluice_consumer.roles import configure_writer_login, writer_conninfo  # noqa: PLC0415 - psycopg
+
+        owner_url = _started(self._database).url
+        password = secrets.token_urlsafe(WRITER_PASSWORD_BYTES)
+        configure_writer_login(owner_url, password=password)
+        return writer_conninfo(owner_url, password)
 
     def stop(self) -> None:
         """Stop polling (batches being handled finish), then the HTTP server, the database and SQS (idempotent)."""

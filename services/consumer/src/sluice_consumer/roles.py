@@ -1,0 +1,107 @@
+"""How the writer role logs in: IAM tokens where RDS offers them, else a password the schema owner sets.
+
+Migration ``0003_writer_role`` creates ``sluice_writer`` (LOGIN, INSERT and SELECT on ``events``) and makes it a
+member of ``rds_iam`` where that role exists. How it then logs in depends on the deployment, so it is set after
+every migration run by whoever holds the owner's credentials (the migrations function, ``sluice db migrate``,
+the local pipeline), never by a migration, which cannot hold a secret:
+
+- IAM (no password): on RDS the writer stays in ``rds_iam``, and RDS Proxy logs in as it with IAM end to end.
+- A password (Secrets Manager mode, a local or self-managed server): the writer leaves ``rds_iam`` (RDS allows
+  its members IAM logins only) and gets the password. Only a SCRAM verifier computed here by libpq reaches the
+  server, so the password never appears in a statement, a server log or ``pg_stat_activity``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final, LiteralString
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from sluice_consumer.database import classify_database_error
+from sluice_consumer.migrations import connect
+from sluice_shared.errors import ConfigurationError
+from sluice_shared.roles import IAM_ROLE, WRITER_ROLE
+
+__all__ = ["WriterLogin", "configure_writer_login", "set_writer_login", "writer_conninfo"]
+
+_ROLE_EXISTS: Final = "SELECT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = %s)"
+_IS_MEMBER: Final = "SELECT pg_catalog.pg_has_role(%s, %s, 'MEMBER')"
+_GRANT: Final = sql.SQL("GRANT {} TO {}")
+_REVOKE: Final = sql.SQL("REVOKE {} FROM {}")
+_SET_PASSWORD: Final = sql.SQL("ALTER ROLE {} PASSWORD {}")
+
+
+@dataclass(frozen=True, slots=True)
+class WriterLogin:
+    """What :func:`configure_writer_login` left in place."""
+
+    password_set: bool
+    iam: bool  # a member of rds_iam: logs in with IAM tokens only (RDS)
+
+    def describe(self) -> str:
+        """One line for an operator."""
+        if self.password_set:
+            return f"{WRITER_ROLE}: password set"
+        if self.iam:
+            return f"{WRITER_ROLE}: IAM database authentication ({IAM_ROLE})"
+        return f"{WRITER_ROLE}: no password set (trust or certificate authentication only)"
+
+
+def configure_writer_login(conninfo: str, *, password: str | None) -> WriterLogin:
+    """As the schema owner at ``conninfo``: give the writer ``password``, or (None) leave it to IAM.
+
+    With a password the writer also leaves ``rds_iam``; without one it joins ``rds_iam`` where that role exists
+    (switching a stack from Secrets Manager mode back to IAM). Idempotent.
+
+    Raises:
+        ConfigurationError: the writer role does not exist (migrate first) or the owner may not alter it.
+        DatabaseUnavailableError: the database cannot be reached (retrying may help).
+    """
+    with connect(conninfo) as conn:
+        try:
+            return set_writer_login(conn, password=password)
+        except psycopg.Error as exc:
+            raise classify_database_error(exc) from exc
+
+
+def set_writer_login(conn: psycopg.Connection[Any], *, password: str | None) -> WriterLogin:
+    """:func:`configure_writer_login` on an open connection, in one transaction (a savepoint inside the caller's).
+
+    Raises:
+        ConfigurationError: the writer role does not exist.
+        psycopg.Error: the server refused a statement (callers classify it).
+    """
+    with conn.transaction():
+        if not _fetch_bool(conn, _ROLE_EXISTS, (WRITER_ROLE,)):
+            raise ConfigurationError(f"role {WRITER_ROLE} does not exist: apply the migrations first")
+        rds = _fetch_bool(conn, _ROLE_EXISTS, (IAM_ROLE,))
+        member = rds and _fetch_bool(conn, _IS_MEMBER, (WRITER_ROLE, IAM_ROLE))
+        names = (sql.Identifier(IAM_ROLE), sql.Identifier(WRITER_ROLE))
+        if password is None:
+            if rds and not member:
+                conn.execute(_GRANT.format(*names))
+            return WriterLogin(password_set=False, iam=rds)
+        if member:
+            conn.execute(_REVOKE.format(*names))
+        # libpq computes the verifier the server's password_encryption asks for (scram-sha-256 by default).
+        verifier = conn.pgconn.encrypt_password(password.encode(), WRITER_ROLE.encode()).decode()
+        conn.execute(_SET_PASSWORD.format(sql.Identifier(WRITER_ROLE), sql.Literal(verifier)))
+    return WriterLogin(password_set=True, iam=False)
+
+
+def _fetch_bool(conn: psycopg.Connection[Any], query: LiteralString, params: tuple[str, ...]) -> bool:
+    row = conn.execute(query, params).fetchone()
+    return bool(row and row[0])
+
+
+def writer_conninfo(owner_conninfo: str, password: str | None) -> str:
+    """The owner's URL or conninfo with the writer as user (and ``password``, when given): same server and options."""
+    params = conninfo_to_dict(owner_conninfo)
+    params["user"] = WRITER_ROLE
+    params.pop("password", None)  # never the owner's
+    if password is not None:
+        params["password"] = password
+    return make_conninfo("", **params)
