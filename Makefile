@@ -17,6 +17,9 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
 # Lambda asset architecture for `make build` / `make synth`: arm64 (default) or x86_64.
 ARCH ?= arm64
+# Where `make synth` sends the alarms: email addresses (comma-separated), an SNS topic ARN, or none. prod refuses
+# to synthesize without one; the default says "none" out loud (the app prints it) for a synth that only checks.
+ALARM_DESTINATION ?= none
 
 .PHONY: help install run test test-unit test-integration lint format typecheck bench build synth audit clean
 
@@ -60,8 +63,8 @@ bench: install ## Run every benchmark under tests/benchmarks and print its figur
 build: install ## Build the Lambda assets (ARCH=arm64|x86_64) into build/
 	$(BIN)/python -m sluice_cdk.build --arch $(ARCH)
 
-synth: install ## Build the assets if stale and synthesize the dev and prod templates into cdk/cdk.out/ (ARCH=arm64|x86_64)
-	cd cdk && CDK_CONTEXT_JSON='{"sluice:arch": "$(ARCH)"}' $(BIN)/python app.py
+synth: install ## Build the assets if stale and synthesize dev and prod into cdk/cdk.out/ (ARCH=, ALARM_DESTINATION=)
+	cd cdk && CDK_CONTEXT_JSON='{"sluice:arch": "$(ARCH)", "sluice:alarm-destination": "$(ALARM_DESTINATION)"}' $(BIN)/python app.py
 
 audit: install ## Audit the locked dependencies (exit 3: the vulnerability service could not be reached)
 	$(BIN)/python -m tests.integration.security.audit --uv $(UV)

@@ -17,8 +17,9 @@ from aws_cdk import aws_lambda as lambda_
 from cdk_nag import AwsSolutionsChecks
 
 from sluice_cdk.build import ensure_built
-from sluice_cdk.config import STAGES, Architecture, stage_config
+from sluice_cdk.config import STAGES, AlarmDestination, Architecture, stage_config
 from sluice_cdk.lambdas import LambdaCode
+from sluice_cdk.migrations import MIGRATIONS_PACKAGE_DIR, migrations_digest
 from sluice_cdk.nag import acknowledge_stack_findings
 from sluice_cdk.settings import CdkSettings
 from sluice_cdk.stack import SluiceStack
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 __all__ = [
+    "ALARM_DESTINATION_CONTEXT_KEY",
     "ARCH_CONTEXT_KEY",
     "PAYLOAD_REGISTRY_CONTEXT_KEY",
     "built_code",
@@ -42,6 +44,8 @@ ARCH_CONTEXT_KEY: Final = "sluice:arch"
 STAGES_CONTEXT_KEY: Final = "sluice:stages"  # comma-separated subset of the stages to synthesize
 # 'package.module:attribute' of the payload registry the functions load (default: none, no payload models).
 PAYLOAD_REGISTRY_CONTEXT_KEY: Final = "sluice:payload-registry"
+# Where every synthesized stage's alarms go: comma-separated emails, an SNS topic ARN, or "none" (on purpose).
+ALARM_DESTINATION_CONTEXT_KEY: Final = "sluice:alarm-destination"
 
 
 def stack_name(stage: str) -> str:
@@ -78,11 +82,15 @@ def built_code(arch: Architecture, *, root: Path | None = None) -> Callable[[], 
         if not result.reused:  # say so: a synth that also built is slower than usual
             print(f"sluice-cdk: built {result.name} ({arch.value}) in {result.seconds:.1f} s", file=sys.stderr)  # noqa: T201
 
+    # The migrations the consumer's asset ships: what the migrations function will apply.
+    digest = migrations_digest(results["consumer"].path / MIGRATIONS_PACKAGE_DIR)
+
     def code() -> LambdaCode:
         return LambdaCode(
             consumer=lambda_.Code.from_asset(str(results["consumer"].path)),
             ingest=lambda_.Code.from_asset(str(results["ingest"].path)),
             architecture=arch,
+            migrations_digest=digest,
         )
 
     return code
@@ -111,15 +119,22 @@ def create_app(
     wanted = app.node.try_get_context(STAGES_CONTEXT_KEY)
     stages: Sequence[str] = [s.strip() for s in str(wanted).split(",") if s.strip()] if wanted else list(STAGES)
     registry = app.node.try_get_context(PAYLOAD_REGISTRY_CONTEXT_KEY)
-    # every stage validated before anything is built
+    destination_text = app.node.try_get_context(ALARM_DESTINATION_CONTEXT_KEY)
+    destination = AlarmDestination.parse(str(destination_text)) if destination_text else None
+    # Every stage validated before anything is built.
     configs = [
-        replace(stage_config(stage), payload_registry=str(registry) if registry else None).validate()
+        replace(
+            stage_config(stage, alarm_destination=destination), payload_registry=str(registry) if registry else None
+        ).validate()
         for stage in stages
     ]
     make_code = code or built_code(arch)
     for config in configs:
         stack = SluiceStack(app, stack_name(config.name), config=config, code=make_code())
         acknowledge_stack_findings(stack)
+        if config.alarm_destination.nowhere:  # said on purpose, still worth a line on every synth
+            notice = f"{stack_name(config.name)}: alarms notify no one ({ALARM_DESTINATION_CONTEXT_KEY}=none)"
+            print(f"sluice-cdk: {notice}", file=sys.stderr)  # noqa: T201 - the app's command-line notice
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return app
 

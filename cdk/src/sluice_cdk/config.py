@@ -12,16 +12,18 @@ Connection budget (see :class:`ConnectionBudget`)::
     max_concurrency   = min(concurrency_cap, available // connections_per_environment, 1000)
 
 Each consumer execution environment holds one pooled connection, so ``max_concurrency`` environments never ask
-the proxy for more database connections than it may open.
+the proxy for more database connections than it may open. The most client connections the proxy should see is
+``client_capacity = max_concurrency x connections_per_environment + reserved_connections``: what the alarms on
+client connections and pinned sessions measure against, so that each of them can fire.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Final
+from typing import ClassVar, Final
 
 from sluice_shared import environment as env
 from sluice_shared.errors import ConfigurationError
@@ -32,7 +34,11 @@ __all__ = [
     "ESM_MAX_CONCURRENCY_RANGE",
     "INSTANCE_MEMORY_GIB",
     "LAMBDA_PYTHON_VERSION",
+    "MIGRATIONS_DEADLINE_MARGIN_SECONDS",
+    "MIGRATIONS_MIN_RETRY_BUDGET_SECONDS",
+    "MIGRATIONS_PROVIDER_TIMEOUT_SECONDS",
     "STAGES",
+    "AlarmDestination",
     "AlarmThresholds",
     "Architecture",
     "ConnectionBudget",
@@ -63,7 +69,18 @@ INSTANCE_MEMORY_GIB: Final[dict[str, int]] = {
     "r7g.large": 16,
     "r7g.xlarge": 32,
 }
-_PROXY_ALARM_RATIO: Final = 0.8  # alarm when the proxy holds 80 % of the connections it may open
+# The migrations function retries an unavailable database until this much of its timeout is left (it then
+# reports the last error): the same number as sluice_consumer.migrate.DEADLINE_MARGIN_S, held equal by a test.
+MIGRATIONS_DEADLINE_MARGIN_SECONDS: Final = 15
+# A first deploy waits for RDS Proxy to register its target (minutes): the retry budget is at least 10 minutes.
+MIGRATIONS_MIN_RETRY_BUDGET_SECONDS: Final = 600
+# The CDK trigger provider (a Lambda function) invokes the migrations function synchronously and has 15 minutes
+# itself (CustomResourceProvider's default); a migrations timeout must leave it a minute to report the result,
+# else CloudFormation waits an hour for a custom resource that never answers.
+MIGRATIONS_PROVIDER_TIMEOUT_SECONDS: Final = 900
+_PROVIDER_REPORT_SECONDS: Final = 60
+_EMAIL: Final = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
+_SNS_TOPIC_ARN: Final = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
 _REGISTRY_SPEC: Final = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
 _SQS_MIN_RETENTION_SECONDS: Final = 60  # SQS MessageRetentionPeriod: 60 s..14 days
 _SQS_MAX_RETENTION_SECONDS: Final = 14 * 24 * 3600
@@ -134,9 +151,13 @@ class ConnectionBudget:
         )
 
     @property
-    def alarm_threshold(self) -> int:
-        """Proxy database connections at which the "near the budget" alarm fires (80 %)."""
-        return math.ceil(self.proxy_connections * _PROXY_ALARM_RATIO)
+    def client_capacity(self) -> int:
+        """The most client connections the proxy should see: every consumer environment, migrations, operators."""
+        return self.max_concurrency * self.connections_per_environment + self.reserved_connections
+
+    def client_alarm_threshold(self, percent: int) -> int:
+        """Client connections at which the "near the concurrency budget" alarm fires: ``percent`` of the capacity."""
+        return math.ceil(self.client_capacity * percent / 100)
 
     def validate(self) -> ConnectionBudget:
         """Return ``self`` when the budget allows at least AWS's minimum concurrency of 2.
@@ -177,9 +198,10 @@ class DatabaseConfig:
     allocated_storage_gib: int = 20  # gp3 minimum
     max_allocated_storage_gib: int = 100  # storage autoscaling ceiling
     database_name: str = "sluice"
-    username: str = "sluice"  # the secret's user: the proxy logs in as it, IAM clients connect as it
+    username: str = "sluice"  # the schema owner (RDS master user): the migrations connect as it, the consumer never
     auth: DatabaseAuth = DatabaseAuth.IAM
     proxy_max_connections_percent: int = 90  # 10 % stays free for RDS's reserved slots and secret rotation
+    proxy_borrow_timeout_seconds: int = 30  # the proxy fails a client's request after waiting this long
     reserved_connections: int = 5  # migrations (1) + operators (4), through the proxy
     connections_per_environment: int = 1  # the consumer's pool holds one connection per environment
 
@@ -202,11 +224,52 @@ class DatabaseConfig:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AlarmThresholds:
-    """When the alarms fire; DLQ depth, errors and throttles alarm on any occurrence."""
+    """When the alarms fire; DLQ depth, errors, throttles and pinned sessions alarm on any occurrence."""
 
     oldest_message_age_seconds: int = 300  # the backlog is older than 5 minutes
+    client_connections_percent: int = 80  # of the budget's client capacity (ConnectionBudget.client_capacity)
+    borrow_latency_ms: int = 1_000  # the proxy took this long to hand out a database connection
     evaluation_period_seconds: int = 60
     evaluation_periods: int = 5
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlarmDestination:
+    """Where alarms go: emails (a topic of the stack's own), an existing SNS topic, or, explicitly, nowhere."""
+
+    emails: tuple[str, ...] = ()
+    topic_arn: str | None = None
+    nowhere: bool = False
+
+    NOWHERE: ClassVar[str] = "none"
+
+    @classmethod
+    def parse(cls, text: str) -> AlarmDestination:
+        """``"none"``, an SNS topic ARN, or comma-separated email addresses (the ``sluice:alarm-destination`` value).
+
+        Raises:
+            ConfigurationError: anything else, naming what was not understood.
+        """
+        value = text.strip()
+        if value.lower() == cls.NOWHERE:
+            return cls(nowhere=True)
+        if value.startswith("arn:"):
+            if not _SNS_TOPIC_ARN.match(value):
+                raise ConfigurationError(f"alarm destination {value!r} is not an SNS topic ARN")
+            return cls(topic_arn=value)
+        emails = tuple(part.strip() for part in value.split(",") if part.strip())
+        wrong = [email for email in emails if not _EMAIL.match(email)]
+        if not emails or wrong:
+            raise ConfigurationError(
+                f"alarm destination {value!r}: expected email addresses (comma-separated), an SNS topic ARN or "
+                f"{cls.NOWHERE!r}" + (f"; not an email address: {', '.join(wrong)}" if wrong else "")
+            )
+        return cls(emails=emails)
+
+    @property
+    def configured(self) -> bool:
+        """True when alarms reach someone, or the configuration says on purpose that they go nowhere."""
+        return bool(self.emails or self.topic_arn or self.nowhere)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -223,11 +286,13 @@ class StageConfig:
     consumer_memory_mib: int = 512
     ingest_memory_mib: int = 256
     ingest_timeout_seconds: int = 10
-    migrations_timeout_seconds: int = 300
+    # Lambda timeout of the migrations function; its retry budget is this less MIGRATIONS_DEADLINE_MARGIN_SECONDS.
+    migrations_timeout_seconds: int = 780
     log_retention_days: int = 30
     retain_data: bool = False  # True: the database snapshots, queues, secret and logs outlive the stack
     alarms: AlarmThresholds = field(default_factory=AlarmThresholds)
-    alarm_emails: tuple[str, ...] = ()
+    alarm_destination: AlarmDestination = field(default_factory=AlarmDestination)
+    require_alarm_destination: bool = False  # True: refuse to synthesize while alarms would reach no one
     log_level: str = "INFO"
     tracing: bool = False  # X-Ray active tracing on every function (costs per trace; off in dev)
     # SLUICE_PAYLOAD_REGISTRY ('package.module:attribute', shipped in the functions' code) for both functions.
@@ -273,7 +338,48 @@ class StageConfig:
             raise ConfigurationError(
                 f"payload registry {self.payload_registry!r} must look like 'package.module:attribute'"
             )
+        self._validate_migrations_timeout()
+        self._validate_alarms()
         return self
+
+    def _validate_migrations_timeout(self) -> None:
+        low = MIGRATIONS_MIN_RETRY_BUDGET_SECONDS + MIGRATIONS_DEADLINE_MARGIN_SECONDS
+        high = MIGRATIONS_PROVIDER_TIMEOUT_SECONDS - _PROVIDER_REPORT_SECONDS
+        if not low <= self.migrations_timeout_seconds <= high:
+            raise ConfigurationError(
+                f"migrations timeout {self.migrations_timeout_seconds} s must be {low}..{high} s: at least "
+                f"{MIGRATIONS_MIN_RETRY_BUDGET_SECONDS} s of retries for a first proxy registration, and a minute "
+                f"left of the trigger provider's {MIGRATIONS_PROVIDER_TIMEOUT_SECONDS} s to report"
+            )
+
+    def _validate_alarms(self) -> None:
+        alarms, budget = self.alarms, self.budget
+        borrow_timeout_ms = self.database.proxy_borrow_timeout_seconds * 1000
+        if not 0 < alarms.borrow_latency_ms < borrow_timeout_ms:
+            raise ConfigurationError(
+                f"borrow latency alarm {alarms.borrow_latency_ms} ms can never fire: a borrow fails after the "
+                f"proxy's {borrow_timeout_ms} ms borrow timeout"
+            )
+        if (
+            not budget.reserved_connections
+            < budget.client_alarm_threshold(alarms.client_connections_percent)
+            <= (budget.client_capacity)
+        ):
+            raise ConfigurationError(
+                f"client connections alarm at {alarms.client_connections_percent} % of the capacity "
+                f"({budget.client_capacity}) must lie above the {budget.reserved_connections} reserved connections "
+                "and within the capacity"
+            )
+        if not alarms.oldest_message_age_seconds < self.queue_retention_seconds:
+            raise ConfigurationError(
+                f"oldest message age alarm {alarms.oldest_message_age_seconds} s can never fire: the queue keeps "
+                f"messages {self.queue_retention_seconds} s"
+            )
+        if self.require_alarm_destination and not self.alarm_destination.configured:
+            raise ConfigurationError(
+                f"stage {self.name} has no alarm destination: pass -c sluice:alarm-destination=<emails, comma-"
+                f"separated | an SNS topic ARN | {AlarmDestination.NOWHERE!r} to deploy alarms that notify no one>"
+            )
 
 
 STAGES: Final[dict[str, StageConfig]] = {
@@ -311,13 +417,14 @@ STAGES: Final[dict[str, StageConfig]] = {
         log_retention_days=365,
         tracing=True,
         retain_data=True,
+        require_alarm_destination=True,
     ),
 }
 DEFAULT_STAGE: Final = "dev"
 
 
-def stage_config(name: str) -> StageConfig:
-    """The validated configuration of stage ``name``.
+def stage_config(name: str, *, alarm_destination: AlarmDestination | None = None) -> StageConfig:
+    """The validated configuration of stage ``name``, its alarms sent to ``alarm_destination`` when given.
 
     Raises:
         ConfigurationError: unknown stage, or a rule of :meth:`StageConfig.validate` is broken.
@@ -326,4 +433,6 @@ def stage_config(name: str) -> StageConfig:
         config = STAGES[name]
     except KeyError:
         raise ConfigurationError(f"unknown stage {name!r}: expected one of {', '.join(sorted(STAGES))}") from None
+    if alarm_destination is not None:
+        config = replace(config, alarm_destination=alarm_destination)
     return config.validate()

@@ -1,5 +1,8 @@
 """cdk-nag acknowledgements: each AWS Solutions finding Sluice accepts, on the construct it concerns, with why.
 
+Each reason names what it excuses (the actions a wildcard covers, the configuration switch behind a finding);
+``tests/unit/cdk/test_nag.py`` checks the names against the synthesized policies.
+
 cdk-nag 3 fails the synth on any finding not acknowledged here. Stage-dependent findings (Multi-AZ, deletion
 protection, rotation) are acknowledged only for a stage whose configuration turns the feature off.
 """
@@ -11,16 +14,27 @@ from typing import TYPE_CHECKING, Final
 from aws_cdk import Acknowledgment, Validations
 
 from sluice_cdk.config import LAMBDA_PYTHON_VERSION
+from sluice_cdk.lambdas import VPC_CREATE_ACTION, VPC_DESCRIBE_ACTIONS, VPC_INTERFACE_ACTIONS
 
 if TYPE_CHECKING:
+    from aws_cdk import aws_lambda as lambda_
     from constructs import IConstruct
 
     from sluice_cdk.stack import SluiceStack
 
-__all__ = ["acknowledge", "acknowledge_stack_findings"]
+__all__ = ["XRAY_ACTIONS", "acknowledge", "acknowledge_stack_findings"]
 
 _PACK: Final = "AwsSolutions::AwsSolutions-"
-_MANAGED_POLICY: Final = "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/{}]"
+# What CDK grants a function with active tracing (on "*").
+XRAY_ACTIONS: Final = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
+_NETWORK_INTERFACES: Final = "arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:network-interface/*"
+
+
+def _role(function: lambda_.Function) -> IConstruct:
+    role = function.role
+    if role is None:  # pragma: no cover - python_function always gives one
+        raise TypeError(f"{function.node.path} has no role")
+    return role
 
 
 def acknowledge(scope: IConstruct, rule: str, reason: str) -> None:
@@ -35,39 +49,41 @@ def acknowledge_stack_findings(stack: SluiceStack) -> None:
     for function in (*vpc_functions, stack.ingest.function):
         acknowledge(
             function,
-            _MANAGED_POLICY.format("AWSLambdaBasicExecutionRole"),
-            "AWS's Lambda logging policy (CreateLogGroup/CreateLogStream/PutLogEvents) is all this role gets "
-            "from a managed policy; every other permission is a scoped grant on this function's own role.",
-        )
-        acknowledge(
-            function,
             "L1",
             f"Pinned to python{LAMBDA_PYTHON_VERSION} on purpose: `make build` selects cp"
             f"{LAMBDA_PYTHON_VERSION.replace('.', '')} wheels and compiles bytecode for it, and the smoke test "
             "imports the asset under that version; LAMBDA_PYTHON_VERSION moves all three together.",
         )
-        if config.tracing:
-            acknowledge(
-                function,
-                "IAM5[Resource::*]",
-                "X-Ray active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords support no "
-                "resource-level permissions (Service Authorization Reference), so CDK grants them on '*'.",
-            )
     for function in vpc_functions:
         acknowledge(
-            function,
-            _MANAGED_POLICY.format("AWSLambdaVPCAccessExecutionRole"),
-            "A function in a VPC needs to create and delete its network interfaces; the EC2 actions in AWS's "
-            "managed policy support no resource-level scoping, so a custom policy would be the same.",
+            _role(function),
+            f"IAM5[Resource::{_NETWORK_INTERFACES}]",
+            f"{', '.join(VPC_INTERFACE_ACTIONS)} act on the network interfaces Lambda creates for a function in a "
+            "VPC, whose ids exist only once created, so they name any interface of this account and region; "
+            f"{VPC_CREATE_ACTION} names them too (an interface about to be created has no id) and is otherwise "
+            "limited to the function's own subnets and security group.",
+        )
+    for function in (*vpc_functions, *((stack.ingest.function,) if config.tracing else ())):
+        groups = []
+        if function in vpc_functions:
+            groups.append(f"{' and '.join(VPC_DESCRIBE_ACTIONS)} (Lambda's VPC attachment)")
+        if config.tracing:
+            groups.append(f"{' and '.join(XRAY_ACTIONS)} (X-Ray active tracing)")
+        acknowledge(
+            _role(function),
+            "IAM5[Resource::*]",
+            f"{'; '.join(groups)}: these actions support no resource-level permissions (Service Authorization "
+            "Reference), so they are granted on '*'; every other action of this role names its resources.",
         )
     instance = stack.database.instance
+    database = config.database
+    admitted = "the proxy and the secret rotation functions" if database.rotation_days else "the proxy"
     acknowledge(
         instance,
         "RDS11",
         "Clients reach PostgreSQL only through RDS Proxy, which always listens on 5432 for PostgreSQL; the "
-        "instance's security group admits only the proxy (and the rotation function), so another port hides nothing.",
+        f"instance's security group admits only {admitted}, so another port would hide nothing.",
     )
-    database = config.database
     if not database.multi_az:
         acknowledge(
             instance,
@@ -83,9 +99,11 @@ def acknowledge_stack_findings(stack: SluiceStack) -> None:
             "(StageConfig.database.deletion_protection); prod enables deletion protection.",
         )
     if database.rotation_days is None:
-        acknowledge(
-            stack.database.generated_secret,
-            "SMG4",
-            f"Stage {config.name} does not rotate its generated secret (StageConfig.database.rotation_days), "
-            "sparing the rotation function; prod rotates it every 30 days.",
-        )
+        for secret in (stack.database.generated_secret, stack.database.generated_writer_secret):
+            if secret is not None:
+                acknowledge(
+                    secret,
+                    "SMG4",
+                    f"Stage {config.name} does not rotate its generated secrets (StageConfig.database."
+                    "rotation_days), sparing the rotation functions; prod rotates them every 30 days.",
+                )

@@ -15,7 +15,7 @@ from sluice_cdk.lambdas import HTTPS_PORT, VpcPlacement, log_retention
 if TYPE_CHECKING:
     from aws_cdk import RemovalPolicy
 
-__all__ = ["ENDPOINT_SERVICES", "VPC_CIDR", "Network"]
+__all__ = ["ENDPOINT_SERVICES", "VPC_CIDR", "XRAY_ENDPOINT", "Network"]
 
 VPC_CIDR: Final = "10.40.0.0/16"
 AVAILABILITY_ZONES: Final = 2  # RDS subnet groups and RDS Proxy both need subnets in two AZs
@@ -26,6 +26,9 @@ ENDPOINT_SERVICES: Final = {
     "Sqs": ec2.InterfaceVpcEndpointAwsService.SQS,
     "SecretsManager": ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
 }
+# With X-Ray tracing on, the functions' X-Ray daemon sends their segments from inside the VPC: without a NAT
+# they leave only through this endpoint (else they are dropped and the traces show the Lambda service alone).
+XRAY_ENDPOINT: Final = ("XRay", ec2.InterfaceVpcEndpointAwsService.XRAY)
 
 
 class Network(Construct):
@@ -33,7 +36,7 @@ class Network(Construct):
 
     ``NAT``: public and private-with-egress subnets and ``nat_gateways`` NAT gateways (the tutorial's layout).
     ``ENDPOINTS``: isolated subnets only (no internet gateway, no route out) and one interface endpoint per
-    service in :data:`ENDPOINT_SERVICES`.
+    service in :data:`ENDPOINT_SERVICES`, plus :data:`XRAY_ENDPOINT` when ``tracing`` is on.
     """
 
     def __init__(
@@ -45,6 +48,7 @@ class Network(Construct):
         nat_gateways: int,
         flow_log_retention_days: int,
         removal_policy: RemovalPolicy,
+        tracing: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         private_type = (
@@ -84,7 +88,8 @@ class Network(Construct):
             self.endpoint_security_group.add_ingress_rule(
                 ec2.Peer.ipv4(VPC_CIDR), ec2.Port.tcp(HTTPS_PORT), "HTTPS from the VPC"
             )
-            for name, service in ENDPOINT_SERVICES.items():
+            services = {**ENDPOINT_SERVICES, **dict([XRAY_ENDPOINT] if tracing else [])}
+            for name, service in services.items():
                 self.endpoints[name] = self.vpc.add_interface_endpoint(
                     name,
                     service=service,

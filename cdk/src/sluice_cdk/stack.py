@@ -13,6 +13,7 @@ from sluice_cdk.lambdas import FunctionOptions
 from sluice_cdk.migrations import Migrations
 from sluice_cdk.monitoring import Monitoring
 from sluice_cdk.network import Network
+from sluice_cdk.providers import scope_provider_functions
 from sluice_cdk.queues import Queues
 from sluice_shared import environment as env
 
@@ -65,6 +66,7 @@ class SluiceStack(Stack):
             nat_gateways=config.nat_gateways,
             flow_log_retention_days=config.log_retention_days,
             removal_policy=removal,
+            tracing=config.tracing,
         )
         subnets = self.network.private_subnets
         self.queues = Queues(
@@ -75,17 +77,23 @@ class SluiceStack(Stack):
             removal_policy=removal,
         )
         self.database = Database(
-            self, "Database", vpc=self.network.vpc, subnets=subnets, config=config.database, removal_policy=removal
+            self,
+            "Database",
+            vpc=self.network.vpc,
+            subnets=subnets,
+            config=config.database,
+            removal_policy=removal,
+            log_retention_days=config.log_retention_days,
         )
-        database_environment = self.database.client_environment()
 
         self.migrations = Migrations(
             self,
             "Migrations",
             code=code.consumer,
+            digest=code.migrations_digest,
             options=functions,
             placement=self.network.placement,
-            environment=database_environment,
+            environment=self.database.owner_environment(),
             timeout_seconds=config.migrations_timeout_seconds,
             run_after=[self.network, self.database],
         )
@@ -100,7 +108,7 @@ class SluiceStack(Stack):
             max_concurrency=budget.max_concurrency,
             memory_mib=config.consumer_memory_mib,
             environment={
-                **database_environment,
+                **self.database.writer_environment(),
                 **config.contract_environment,
                 env.DLQ_URL: self.queues.dead_letter_queue.queue_url,
             },
@@ -115,18 +123,21 @@ class SluiceStack(Stack):
             environment={**config.contract_environment, env.QUEUE_URL: self.queues.queue.queue_url},
         )
 
-        # Wiring: who may reach the proxy, who may authenticate, who may send where.
+        # Wiring: who may reach the proxy, who may log in as whom, who may send where. The consumer is the writer
+        # and nothing more; only the migrations function holds the schema owner's credentials.
         for client, description in (
             (self.consumer.security_group, "Sluice consumer"),
             (self.migrations.security_group, "Sluice migrations"),
         ):
             self.database.allow_client(client, description)
-        self.database.grant_client(self.consumer.function)
-        self.database.grant_client(self.migrations.function)
+        self.database.grant_writer(self.consumer.function)
+        self.database.grant_owner(self.migrations.function)
         self.queues.queue.grant(self.ingest.function, *SEND_ONLY)
         self.queues.dead_letter_queue.grant(self.consumer.function, *SEND_ONLY)
-        # Nothing is consumed before the schema exists: the event source is created after the migrations ran.
-        self.consumer.event_source.node.add_dependency(self.migrations.trigger)
+        # New code never runs against an old schema: on a create and on every update, the consumer function and
+        # its event source change only after the migrations of this deploy ran.
+        for dependent in (self.consumer.function, self.consumer.event_source):
+            dependent.node.add_dependency(self.migrations.trigger)
 
         self.monitoring = Monitoring(
             self,
@@ -138,17 +149,27 @@ class SluiceStack(Stack):
             proxy_name=self.database.proxy.db_proxy_name,
             budget=budget,
             thresholds=config.alarms,
-            alarm_emails=config.alarm_emails,
+            destination=config.alarm_destination,
         )
+        # CDK's own provider functions: a log group with the stage's retention, a role that writes only there.
+        scope_provider_functions(self, retention_days=config.log_retention_days, removal_policy=removal)
 
         outputs = {
             "QueueUrl": (self.queues.queue.queue_url, "Send events here (or through the ingest URL)"),
             "DeadLetterQueueUrl": (self.queues.dead_letter_queue.queue_url, "Dead-lettered events (sluice dlq)"),
-            "IngestUrl": (self.ingest.url.url, "Ingest Function URL (IAM auth: sign requests with SigV4)"),
+            "IngestUrl": (
+                self.ingest.url.url,
+                "Ingest Function URL: SigV4-signed requests from an identity with ProducerPolicy",
+            ),
             "ProxyEndpoint": (self.database.proxy.endpoint, "RDS Proxy endpoint (TLS required)"),
-            "DatabaseSecretArn": (self.database.secret.secret_arn, "Generated database credentials"),
-            "AlarmTopicArn": (self.monitoring.topic.topic_arn, "Subscribe to receive alarm notifications"),
+            "DatabaseSecretArn": (self.database.secret.secret_arn, "Schema owner's credentials (operators only)"),
+            "ProducerPolicyArn": (
+                self.ingest.producer_policy.managed_policy_arn,
+                "Attach to a producer's role, user or group to POST to the ingest URL",
+            ),
             "ConsumerMaxConcurrency": (str(budget.max_concurrency), "Event source maximum concurrency (budget)"),
         }
+        if self.monitoring.topic is not None:
+            outputs["AlarmTopicArn"] = (self.monitoring.topic.topic_arn, "Alarm notifications go to this topic")
         for name, (value, description) in outputs.items():
             CfnOutput(self, name, value=value, description=description)

@@ -14,21 +14,27 @@ from typing import Any, Final
 import aws_cdk as cdk
 from aws_cdk import aws_lambda as lambda_
 
-from sluice_cdk.app import load_cdk_context
+from sluice_cdk.app import ALARM_DESTINATION_CONTEXT_KEY, load_cdk_context
 from sluice_cdk.config import Architecture
 from sluice_cdk.lambdas import LambdaCode
+from sluice_cdk.migrations import MIGRATIONS_PACKAGE_DIR, migrations_digest
 
 ROOT: Final = Path(__file__).parents[3]
 CDK_CONTEXT: Final = load_cdk_context(ROOT / "cdk" / "cdk.json")
+ALARM_EMAIL: Final = "oncall@example.com"
+# The app as a deployment runs it: prod refuses to synthesize without somewhere for its alarms to go.
+APP_CONTEXT: Final = {**CDK_CONTEXT, ALARM_DESTINATION_CONTEXT_KEY: ALARM_EMAIL}
+MIGRATIONS_SOURCE: Final = ROOT / "services" / "consumer" / "src" / MIGRATIONS_PACKAGE_DIR
 HANDLER_SOURCE: Final = "def lambda_handler(event, context):\n    return {}\n"
 
 
 def inline_code(architecture: Architecture = Architecture.ARM64) -> LambdaCode:
-    """Code for both functions that needs no build."""
+    """Code for both functions that needs no build (the migrations digest is the source tree's)."""
     return LambdaCode(
         consumer=lambda_.Code.from_inline(HANDLER_SOURCE),
         ingest=lambda_.Code.from_inline(HANDLER_SOURCE),
         architecture=architecture,
+        migrations_digest=migrations_digest(MIGRATIONS_SOURCE),
     )
 
 

@@ -85,3 +85,8 @@ def test_functions_get_no_payload_registry_unless_the_context_names_one(
 def test_malformed_payload_registry_context_is_refused() -> None:
     with pytest.raises(ConfigurationError, match=r"must look like 'package\.module:attribute'"):
         create_app(context={**CDK_CONTEXT, "sluice:payload-registry": "not a spec"}, code=inline_code)
+
+
+def test_alarm_destination_that_is_neither_emails_a_topic_nor_none_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match=r"alarm destination 'pager': expected email addresses"):
+        create_app(context={**CDK_CONTEXT, "sluice:alarm-destination": "pager"}, code=inline_code)

@@ -7,7 +7,11 @@ import dataclasses
 import pytest
 
 from sluice_cdk.config import (
+    MIGRATIONS_DEADLINE_MARGIN_SECONDS,
+    MIGRATIONS_MIN_RETRY_BUDGET_SECONDS,
     STAGES,
+    AlarmDestination,
+    AlarmThresholds,
     ConnectionBudget,
     DatabaseConfig,
     NetworkMode,
@@ -15,6 +19,7 @@ from sluice_cdk.config import (
     default_max_connections,
     stage_config,
 )
+from sluice_consumer import migrate
 from sluice_shared.errors import ConfigurationError
 from sluice_shared.topology import QueueTopology
 
@@ -36,7 +41,8 @@ def test_budget_is_max_connections_times_percent_less_the_reserve() -> None:
     assert budget.proxy_connections == 72  # 80 x 90 %
     assert budget.available == 67  # less 5 for migrations and operators
     assert budget.max_concurrency == 67  # one connection per environment
-    assert budget.alarm_threshold == 58  # ceil(72 x 0.8)
+    assert budget.client_capacity == 72  # 67 consumer environments + 5 reserved
+    assert budget.client_alarm_threshold(80) == 58  # ceil(72 x 0.8)
 
 
 def test_concurrency_is_capped_by_the_stage_and_by_aws() -> None:
@@ -68,7 +74,7 @@ def test_default_max_connections_follows_the_rds_formula() -> None:
 
 
 def test_shipped_stages_validate_and_derive_their_concurrency() -> None:
-    dev, prod = stage_config("dev"), stage_config("prod")
+    dev, prod = stage_config("dev"), stage_config("prod", alarm_destination=AlarmDestination(nowhere=True))
 
     assert (dev.budget.proxy_connections, dev.budget.max_concurrency) == (72, 10)
     assert (prod.budget.proxy_connections, prod.budget.max_concurrency) == (720, 100)
@@ -122,4 +128,75 @@ def test_nat_mode_without_a_gateway_is_refused() -> None:
     )
 
     with pytest.raises(ConfigurationError, match="at least one NAT gateway"):
+        stage.validate()
+
+
+def test_migrations_get_at_least_ten_minutes_of_retries_and_leave_the_trigger_provider_time_to_report() -> None:
+    for name in STAGES:
+        timeout = STAGES[name].migrations_timeout_seconds
+        assert timeout - MIGRATIONS_DEADLINE_MARGIN_SECONDS >= MIGRATIONS_MIN_RETRY_BUDGET_SECONDS >= 600
+        assert timeout <= 840  # the provider itself has 900 s
+    # The retry budget the function computes from its timeout uses this same margin.
+    assert migrate.DEADLINE_MARGIN_S == MIGRATIONS_DEADLINE_MARGIN_SECONDS
+
+
+@pytest.mark.parametrize("timeout", [300, 614, 841, 900])
+def test_migrations_timeout_outside_the_budget_is_refused(timeout: int) -> None:
+    stage = dataclasses.replace(STAGES["dev"], migrations_timeout_seconds=timeout)
+
+    with pytest.raises(ConfigurationError, match=rf"migrations timeout {timeout} s must be 615\.\.840 s"):
+        stage.validate()
+
+
+def test_prod_refuses_to_synthesize_with_alarms_going_nowhere_unless_said_so() -> None:
+    with pytest.raises(ConfigurationError, match=r"stage prod has no alarm destination: pass -c sluice:alarm-dest"):
+        stage_config("prod")
+
+    assert stage_config("prod", alarm_destination=AlarmDestination.parse("none")).alarm_destination.nowhere
+    assert stage_config("dev").alarm_destination == AlarmDestination()  # dev may keep them to itself
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("none", AlarmDestination(nowhere=True)),
+        (" NONE ", AlarmDestination(nowhere=True)),
+        ("ops@example.com, oncall@example.org", AlarmDestination(emails=("ops@example.com", "oncall@example.org"))),
+        (
+            "arn:aws:sns:eu-west-1:123456789012:sluice-alarms",
+            AlarmDestination(topic_arn="arn:aws:sns:eu-west-1:123456789012:sluice-alarms"),
+        ),
+    ],
+)
+def test_alarm_destination_is_emails_a_topic_or_explicitly_nowhere(text: str, expected: AlarmDestination) -> None:
+    assert AlarmDestination.parse(text) == expected
+    assert expected.configured
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("", "expected email addresses"),
+        ("ops", "not an email address: ops"),
+        ("arn:aws:sqs:eu-west-1:123456789012:queue", "is not an SNS topic ARN"),
+    ],
+)
+def test_alarm_destination_that_is_none_of_the_three_is_refused(text: str, error: str) -> None:
+    with pytest.raises(ConfigurationError, match=error):
+        AlarmDestination.parse(text)
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ({"borrow_latency_ms": 30_000}, r"borrow latency alarm 30000 ms can never fire: .* 30000 ms borrow timeout"),
+        ({"client_connections_percent": 120}, r"client connections alarm at 120 % of the capacity \(15\)"),
+        ({"client_connections_percent": 10}, r"must lie above the 5 reserved connections"),
+        ({"oldest_message_age_seconds": 4 * 24 * 3600}, r"oldest message age alarm 345600 s can never fire"),
+    ],
+)
+def test_alarm_threshold_the_metric_cannot_reach_is_refused(change: dict[str, int], error: str) -> None:
+    stage = dataclasses.replace(STAGES["dev"], alarms=AlarmThresholds(**change))
+
+    with pytest.raises(ConfigurationError, match=error):
         stage.validate()

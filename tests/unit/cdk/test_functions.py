@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sqs as sqs
 from aws_cdk.assertions import Match, Template
 
@@ -25,6 +26,7 @@ OPTIONS = FunctionOptions(
     environment={"POWERTOOLS_LOG_LEVEL": "INFO"},
 )
 TOPOLOGY = QueueTopology(consumer_timeout_seconds=45, batch_size=250, batching_window_seconds=5)
+DIGEST = "0" * 64
 
 
 def _vpc(stack: Any) -> ec2.Vpc:
@@ -70,14 +72,20 @@ def _consumer(topology: QueueTopology) -> tuple[Template, dict[str, str]]:
         "queue": logical_id(stack, queue),
         "sg": logical_id(stack, construct.security_group),
         "role": logical_id(stack, construct.function.role),
+        "logs": logical_id(stack, construct.function.log_group),
+        **{f"subnet{index}": logical_id(stack, subnet) for index, subnet in enumerate(vpc.isolated_subnets)},
     }
     return Template.from_stack(stack), ids
 
 
 @pytest.fixture(scope="module")
 def ingest() -> Template:
+    return _ingest()[0]
+
+
+def _ingest() -> tuple[Template, dict[str, str]]:
     stack = empty_stack()
-    IngestFunction(
+    construct = IngestFunction(
         stack,
         "Ingest",
         code=inline_code().ingest,
@@ -88,7 +96,45 @@ def ingest() -> Template:
         timeout_seconds=10,
         environment={"SLUICE_QUEUE_URL": "https://sqs.example/queue"},
     )
-    return Template.from_stack(stack)
+    producer = iam.Role(stack, "Producer", assumed_by=iam.AccountRootPrincipal())
+    construct.grant_producer(producer)
+    ids = {"function": logical_id(stack, construct.function), "producer": logical_id(stack, producer)}
+    return Template.from_stack(stack), ids
+
+
+# What a producer needs for an AWS_IAM function URL since October 2025: both actions, each for URL calls only.
+def _producer_statements(function: str) -> list[dict[str, object]]:
+    arn = {"Fn::GetAtt": [function, "Arn"]}
+    return [
+        {
+            "Action": "lambda:InvokeFunctionUrl",
+            "Condition": {"StringEquals": {"lambda:FunctionUrlAuthType": "AWS_IAM"}},
+            "Effect": "Allow",
+            "Resource": arn,
+        },
+        {
+            "Action": "lambda:InvokeFunction",
+            "Condition": {"Bool": {"lambda:InvokedViaFunctionUrl": True}},
+            "Effect": "Allow",
+            "Resource": arn,
+        },
+    ]
+
+
+def test_producer_policy_grants_both_actions_a_function_url_caller_needs() -> None:
+    template, ids = _ingest()
+    (policy,) = template.find_resources("AWS::IAM::ManagedPolicy").values()
+
+    assert policy["Properties"]["PolicyDocument"]["Statement"] == _producer_statements(ids["function"])
+
+
+def test_grant_producer_gives_an_identity_both_actions() -> None:
+    template, ids = _ingest()
+    (policy,) = template.find_resources(
+        "AWS::IAM::Policy", {"Properties": {"Roles": [{"Ref": ids["producer"]}]}}
+    ).values()
+
+    assert policy["Properties"]["PolicyDocument"]["Statement"] == _producer_statements(ids["function"])
 
 
 @pytest.fixture(scope="module")
@@ -100,10 +146,11 @@ def migrations() -> tuple[Template, dict[str, str]]:
         stack,
         "Migrations",
         code=inline_code().consumer,
+        digest=DIGEST,
         options=OPTIONS,
         placement=_placement(vpc),
         environment={"SLUICE_DB_HOST": "proxy.example"},
-        timeout_seconds=300,
+        timeout_seconds=780,
         run_after=[schema_owner],
     )
     ids = {"run_after": logical_id(stack, schema_owner), "function": logical_id(stack, construct.function)}
@@ -160,11 +207,46 @@ def test_consumer_runs_in_the_vpc_with_its_own_https_only_security_group(
     template.has_resource_properties("AWS::Logs::LogGroup", {"RetentionInDays": 30})
 
 
-def test_consumer_may_only_consume_its_queue(consumer: tuple[Template, dict[str, str]]) -> None:
-    template, ids = consumer
-    (policy,) = template.find_resources("AWS::IAM::Policy", {"Properties": {"Roles": [{"Ref": ids["role"]}]}}).values()
+def _ec2_arn(resource: str, name: object) -> dict[str, object]:
+    prefix = ["arn:", {"Ref": "AWS::Partition"}, ":ec2:", {"Ref": "AWS::Region"}, ":", {"Ref": "AWS::AccountId"}]
+    return (
+        {"Fn::Join": ["", [*prefix, f":{resource}/", name]]}
+        if name != "*"
+        else {"Fn::Join": ["", [*prefix, f":{resource}/*"]]}
+    )
 
+
+def test_consumer_role_writes_its_own_logs_manages_its_own_interfaces_and_consumes_its_queue(
+    consumer: tuple[Template, dict[str, str]],
+) -> None:
+    template, ids = consumer
+    (role,) = template.find_resources("AWS::IAM::Role", {"Properties": {"Description": Match.any_value()}}).values()
+    (policy,) = template.find_resources("AWS::IAM::Policy", {"Properties": {"Roles": [{"Ref": ids["role"]}]}}).values()
+    interfaces = _ec2_arn("network-interface", "*")
+
+    assert "ManagedPolicyArns" not in role["Properties"]  # neither AWSLambdaBasic... nor AWSLambdaVPCAccess...
     assert policy["Properties"]["PolicyDocument"]["Statement"] == [
+        {
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Effect": "Allow",
+            "Resource": {"Fn::GetAtt": [ids["logs"], "Arn"]},
+        },
+        {
+            "Action": "ec2:CreateNetworkInterface",
+            "Effect": "Allow",
+            "Resource": [
+                interfaces,
+                _ec2_arn("security-group", {"Fn::GetAtt": [ids["sg"], "GroupId"]}),
+                _ec2_arn("subnet", {"Ref": ids["subnet0"]}),
+                _ec2_arn("subnet", {"Ref": ids["subnet1"]}),
+            ],
+        },
+        {
+            "Action": ["ec2:AssignPrivateIpAddresses", "ec2:DeleteNetworkInterface", "ec2:UnassignPrivateIpAddresses"],
+            "Effect": "Allow",
+            "Resource": interfaces,
+        },
+        {"Action": ["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"], "Effect": "Allow", "Resource": "*"},
         {
             "Action": [
                 "sqs:ChangeMessageVisibility",
@@ -175,7 +257,7 @@ def test_consumer_may_only_consume_its_queue(consumer: tuple[Template, dict[str,
             ],
             "Effect": "Allow",
             "Resource": {"Fn::GetAtt": [ids["queue"], "Arn"]},
-        }
+        },
     ]
 
 
@@ -199,7 +281,7 @@ def test_migrations_run_the_consumer_migration_entry_point_in_the_vpc(
     template, _ = migrations
     template.has_resource_properties(
         "AWS::Lambda::Function",
-        {"Handler": "sluice_consumer.migrate.lambda_handler", "Timeout": 300, "VpcConfig": Match.any_value()},
+        {"Handler": "sluice_consumer.migrate.lambda_handler", "Timeout": 780, "VpcConfig": Match.any_value()},
     )
 
 
@@ -211,6 +293,9 @@ def test_migrations_trigger_reruns_on_new_code_after_its_prerequisites(
 
     assert trigger["Properties"]["ExecuteOnHandlerChange"] is True
     assert trigger["Properties"]["InvocationType"] == "RequestResponse"
+    # A changed migration file changes this property: an Update, which the trigger provider answers by invoking.
+    assert trigger["Properties"]["MigrationsDigest"] == DIGEST
+    assert trigger["Properties"]["Timeout"] == "780000"  # the provider waits the function's whole timeout
     # A version of the function: a code or configuration change creates a new one and runs the trigger again.
     assert trigger["Properties"]["HandlerArn"]["Ref"].startswith("MigrationsFunctionCurrentVersion")
     assert ids["run_after"] in trigger["DependsOn"]

@@ -11,10 +11,16 @@ from sluice_cdk.network import VPC_CIDR, Network
 from tests.unit.cdk.helpers import empty_stack
 
 
-def _template(mode: NetworkMode) -> Template:
+def _template(mode: NetworkMode, *, tracing: bool = False) -> Template:
     stack = empty_stack()
     network = Network(
-        stack, "Network", mode=mode, nat_gateways=1, flow_log_retention_days=14, removal_policy=RemovalPolicy.DESTROY
+        stack,
+        "Network",
+        mode=mode,
+        nat_gateways=1,
+        flow_log_retention_days=14,
+        removal_policy=RemovalPolicy.DESTROY,
+        tracing=tracing,
     )
     network.placement.security_group(stack, "Client", description="a function reaching AWS APIs")
     return Template.from_stack(stack)
@@ -105,3 +111,11 @@ def test_vpc_spans_two_azs_and_logs_its_flows(mode: str, request: pytest.Fixture
         "AWS::EC2::FlowLog", {"ResourceType": "VPC", "TrafficType": "ALL", "LogDestinationType": "cloud-watch-logs"}
     )
     template.has_resource_properties("AWS::Logs::LogGroup", {"RetentionInDays": 14})
+
+
+def test_tracing_without_nat_sends_traces_through_an_xray_endpoint() -> None:
+    assert _service_names(_template(NetworkMode.ENDPOINTS, tracing=True)) == ["secretsmanager", "sqs", "xray"]
+
+
+def test_tracing_with_nat_needs_no_endpoint() -> None:
+    assert _service_names(_template(NetworkMode.NAT, tracing=True)) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from typing import TYPE_CHECKING, Any, cast
 
 import aws_cdk as cdk
@@ -10,14 +11,18 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from sluice_cdk.config import STAGES
+from sluice_cdk.migrations import migrations_digest
 from sluice_cdk.stack import SluiceStack
+from sluice_consumer import migrate
+from sluice_consumer.migrations import available_migrations
 from sluice_shared import environment as env
 from sluice_shared.errors import ConfigurationError
 from sluice_shared.topology import QueueTopology
-from tests.unit.cdk.helpers import CDK_CONTEXT, inline_code
+from tests.unit.cdk.helpers import CDK_CONTEXT, MIGRATIONS_SOURCE, inline_code
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from pathlib import Path
 
 CONSUME = [
     "sqs:ChangeMessageVisibility",
@@ -44,6 +49,19 @@ def _statements(template: Template, function: Mapping[str, Any]) -> list[dict[st
     return cast("list[dict[str, Any]]", policy["Properties"]["PolicyDocument"]["Statement"])
 
 
+def policy_statements(template: Template, construct: str) -> list[dict[str, Any]]:
+    """Every statement of the role of the function in construct ``construct`` (``"Consumer"``)."""
+    functions = template.find_resources("AWS::Lambda::Function")
+    (function,) = (resource for name, resource in functions.items() if name.startswith(f"{construct}Function"))
+    return _statements(template, function)
+
+
+def _without_platform(statements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The statements a function gets from the stack's wiring: all but its logs, network interfaces and tracing."""
+    platform = ("logs:", "ec2:", "xray:")
+    return [s for s in statements if not any(str(s["Action"]).count(prefix) for prefix in platform)]
+
+
 def _ids(template: Template) -> dict[str, str]:
     queues = template.find_resources("AWS::SQS::Queue")
     return {
@@ -58,17 +76,17 @@ def test_consumer_may_consume_connect_as_its_user_and_dead_letter_nothing_more(d
     ids = _ids(dev_template)
     _, consumer = _function(dev_template, "sluice_consumer.handler.lambda_handler")
 
-    statements = _statements(dev_template, consumer)
+    statements = _without_platform(_statements(dev_template, consumer))
 
     assert [statement["Action"] for statement in statements] == [CONSUME, "rds-db:connect", "sqs:SendMessage"]
     assert statements[0]["Resource"] == {"Fn::GetAtt": [ids["queue"], "Arn"]}
     assert statements[2]["Resource"] == {"Fn::GetAtt": [ids["dlq"], "Arn"]}
-    # arn:<partition>:rds-db:<region>:<account>:dbuser:<proxy resource id>/sluice
+    # arn:<partition>:rds-db:<region>:<account>:dbuser:<proxy resource id>/sluice_writer
     parts = statements[1]["Resource"]["Fn::Join"][1]
     assert parts[-3:] == [
         ":dbuser:",
         {"Fn::Select": [6, {"Fn::Split": [":", {"Fn::GetAtt": [ids["proxy"], "DBProxyArn"]}]}]},
-        "/sluice",
+        "/sluice_writer",
     ]
 
 
@@ -76,7 +94,7 @@ def test_ingest_may_only_send_to_the_queue(dev_template: Template) -> None:
     ids = _ids(dev_template)
     _, ingest = _function(dev_template, "sluice_ingest.handler.lambda_handler")
 
-    assert _statements(dev_template, ingest) == [
+    assert _without_platform(_statements(dev_template, ingest)) == [
         {"Action": "sqs:SendMessage", "Effect": "Allow", "Resource": {"Fn::GetAtt": [ids["queue"], "Arn"]}}
     ]
     assert ingest["Properties"]["Environment"]["Variables"] == {
@@ -86,33 +104,93 @@ def test_ingest_may_only_send_to_the_queue(dev_template: Template) -> None:
     }
 
 
-def test_consumer_and_migrations_get_the_proxy_by_iam_and_never_the_secret(dev_template: Template) -> None:
-    ids = _ids(dev_template)
+def test_consumer_connects_as_the_writer_and_only_the_migrations_as_the_owner(staged: tuple[str, Template]) -> None:
+    _stage, template = staged
+    ids = _ids(template)
+    users = {}
     for handler in ("sluice_consumer.handler.lambda_handler", "sluice_consumer.migrate.lambda_handler"):
-        _, function = _function(dev_template, handler)
+        _, function = _function(template, handler)
         variables = function["Properties"]["Environment"]["Variables"]
+        connect = [s for s in _statements(template, function) if s["Action"] == "rds-db:connect"]
 
         assert variables[env.DB_HOST] == {"Fn::GetAtt": [ids["proxy"], "Endpoint"]}
-        assert (variables[env.DB_IAM_AUTH], variables[env.DB_SSLMODE], variables[env.DB_USER]) == (
-            "true",
-            "verify-full",
-            "sluice",
-        )
+        assert (variables[env.DB_IAM_AUTH], variables[env.DB_SSLMODE]) == ("true", "verify-full")
         assert env.DB_SECRET_ARN not in variables
-        assert all("secretsmanager" not in str(s["Action"]) for s in _statements(dev_template, function))
-    _, consumer = _function(dev_template, "sluice_consumer.handler.lambda_handler")
+        assert all("secretsmanager" not in str(s["Action"]) for s in _statements(template, function))
+        # IAM: the one user this role may rds-db:connect as is the one it is told to be.
+        (statement,) = connect
+        assert statement["Resource"]["Fn::Join"][1][-1] == f"/{variables[env.DB_USER]}"
+        users[handler.split(".")[1]] = variables[env.DB_USER]
+
+    # Nothing on the hot path holds the schema owner's credentials.
+    assert users == {"handler": "sluice_writer", "migrate": "sluice"}
+    _, consumer = _function(template, "sluice_consumer.handler.lambda_handler")
     assert consumer["Properties"]["Environment"]["Variables"][env.DLQ_URL] == {"Ref": ids["dlq"]}
 
 
-def test_event_source_is_created_only_after_the_migrations_ran(dev_template: Template) -> None:
-    ids = _ids(dev_template)
-    _, mapping = _one(dev_template, "AWS::Lambda::EventSourceMapping")
-    _, trigger = _one(dev_template, "Custom::Trigger")
+def test_proxy_reaches_the_writer_end_to_end_with_iam(staged: tuple[str, Template]) -> None:
+    _stage, template = staged
+    _, proxy = _one(template, "AWS::RDS::DBProxy")
+    _, instance = _one(template, "AWS::RDS::DBInstance")
+
+    assert proxy["Properties"]["DefaultAuthScheme"] == "IAM_AUTH"
+    assert [auth["IAMAuth"] for auth in proxy["Properties"]["Auth"]] == ["REQUIRED"]  # the owner's secret only
+    assert instance["Properties"]["EnableIAMDatabaseAuthentication"] is True
+
+
+def test_consumer_function_and_event_source_change_only_after_this_deploys_migrations_ran(
+    staged: tuple[str, Template],
+) -> None:
+    stage, template = staged
+    ids = _ids(template)
+    _, mapping = _one(template, "AWS::Lambda::EventSourceMapping")
+    _, consumer = _function(template, "sluice_consumer.handler.lambda_handler")
+    _, trigger = _one(template, "Custom::Trigger")
 
     assert mapping["DependsOn"] == [ids["trigger"]]
-    assert mapping["Properties"]["ScalingConfig"] == {"MaximumConcurrency": STAGES["dev"].budget.max_concurrency}
+    assert ids["trigger"] in consumer["DependsOn"]
+    assert mapping["Properties"]["ScalingConfig"] == {"MaximumConcurrency": STAGES[stage].budget.max_concurrency}
     # The migrations run once the proxy, its target and the security group rules exist.
-    assert {ids["proxy"], _one(dev_template, "AWS::RDS::DBProxyTargetGroup")[0]} <= set(trigger["DependsOn"])
+    assert {ids["proxy"], _one(template, "AWS::RDS::DBProxyTargetGroup")[0]} <= set(trigger["DependsOn"])
+
+
+def test_migrations_rerun_when_a_migration_file_changes(staged: tuple[str, Template]) -> None:
+    _stage, template = staged
+    _, trigger = _one(template, "Custom::Trigger")
+    shipped = "".join(f"{m.name}.sql\0{m.checksum}\n" for m in available_migrations())
+
+    # The digest of exactly the files the migration runner applies (name and the checksum it records).
+    assert trigger["Properties"]["MigrationsDigest"] == hashlib.sha256(shipped.encode()).hexdigest()
+
+
+def test_migrations_digest_changes_with_any_migration_file(tmp_path: Path) -> None:
+    for migration in available_migrations():
+        (tmp_path / f"{migration.name}.sql").write_text(migration.sql, encoding="utf-8")
+    before = migrations_digest(tmp_path)
+    first = min(tmp_path.glob("*.sql"))
+    first.write_text(first.read_text(encoding="utf-8") + "\n-- edited\n", encoding="utf-8")
+
+    assert migrations_digest(tmp_path) != before
+    assert before == migrations_digest(MIGRATIONS_SOURCE)
+
+
+def test_migrations_function_and_its_trigger_allow_a_slow_first_proxy_registration(
+    staged: tuple[str, Template],
+) -> None:
+    _stage, template = staged
+    _, function = _function(template, "sluice_consumer.migrate.lambda_handler")
+    _, trigger = _one(template, "Custom::Trigger")
+    timeout = function["Properties"]["Timeout"]
+
+    assert timeout - migrate.DEADLINE_MARGIN_S >= 600  # ten minutes of retries at least
+    assert int(trigger["Properties"]["Timeout"]) == timeout * 1000
+    # The trigger provider (15 minutes itself) outlives the invocation it waits for.
+    provider = next(
+        resource
+        for name, resource in template.find_resources("AWS::Lambda::Function").items()
+        if name.startswith("AWSCDKTriggerCustomResourceProvider")
+    )
+    assert provider["Properties"]["Timeout"] > timeout
 
 
 def test_proxy_is_reachable_only_from_the_consumer_and_the_migrations(dev_template: Template) -> None:
@@ -142,9 +220,8 @@ def test_database_is_in_isolated_subnets_and_not_public(dev_template: Template) 
     assert dev_template.find_resources("AWS::EC2::InternetGateway") == {}
 
 
-@pytest.mark.parametrize("stage", ["dev", "prod"])
-def test_outputs_give_queue_dlq_ingest_and_proxy(stage: str, request: pytest.FixtureRequest) -> None:
-    template: Template = request.getfixturevalue(f"{stage}_template")
+def test_outputs_give_queue_dlq_ingest_and_proxy(staged: tuple[str, Template]) -> None:
+    stage, template = staged
     ids = _ids(template)
     outputs = template.to_json()["Outputs"]
     url, _ = _one(template, "AWS::Lambda::Url")
@@ -154,6 +231,8 @@ def test_outputs_give_queue_dlq_ingest_and_proxy(stage: str, request: pytest.Fix
     assert outputs["IngestUrl"]["Value"] == {"Fn::GetAtt": [url, "FunctionUrl"]}
     assert outputs["ProxyEndpoint"]["Value"] == {"Fn::GetAtt": [ids["proxy"], "Endpoint"]}
     assert outputs["ConsumerMaxConcurrency"]["Value"] == str(STAGES[stage].budget.max_concurrency)
+    policy, _ = _one(template, "AWS::IAM::ManagedPolicy")
+    assert outputs["ProducerPolicyArn"]["Value"] == {"Ref": policy}
 
 
 def test_prod_keeps_its_data_when_the_stack_goes(prod_template: Template) -> None:

@@ -11,7 +11,7 @@ import pytest
 from sluice_cdk.app import create_app, stack_name
 from sluice_cdk.config import STAGES, DatabaseAuth
 from sluice_cdk.stack import SluiceStack
-from tests.unit.cdk.helpers import CDK_CONTEXT, inline_code
+from tests.unit.cdk.helpers import APP_CONTEXT, CDK_CONTEXT, inline_code
 
 SECRET_MODE: Final = "dev (secret auth)"
 
@@ -19,7 +19,7 @@ SECRET_MODE: Final = "dev (secret auth)"
 @pytest.fixture(scope="session")
 def templates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     """Every stage as ``make synth`` builds it (cdk-nag included), and dev in Secrets Manager mode, as JSON."""
-    app = create_app(context=CDK_CONTEXT, code=inline_code, outdir=str(tmp_path_factory.mktemp("cdk.out")))
+    app = create_app(context=APP_CONTEXT, code=inline_code, outdir=str(tmp_path_factory.mktemp("cdk.out")))
     assembly = app.synth()
     found = {stage: assembly.get_stack_by_name(stack_name(stage)).template for stage in STAGES}
     dev = STAGES["dev"]

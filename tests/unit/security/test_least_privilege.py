@@ -31,6 +31,9 @@ class Acknowledged:
     reason: str
 
 
+_NETWORK_INTERFACES: Final = re.compile(
+    r"^arn:\$\{AWS::Partition\}:ec2:\$\{AWS::Region\}:\$\{AWS::AccountId\}:network-interface/\*$"
+)
 WILDCARD_RESOURCES: Final = (
     Acknowledged(
         frozenset({"xray:PutTraceSegments", "xray:PutTelemetryRecords"}),
@@ -39,19 +42,36 @@ WILDCARD_RESOURCES: Final = (
         "resource types column empty); Lambda's active tracing needs them where a stage turns tracing on",
     ),
     Acknowledged(
+        frozenset({"ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"}),
+        re.compile(r"^\*$"),
+        "EC2's Describe actions support no resource-level permissions; Lambda needs them to attach a function to "
+        "its VPC subnets (Lambda developer guide: DescribeNetworkInterfaces works only on '*')",
+    ),
+    Acknowledged(
+        frozenset(
+            {
+                "ec2:CreateNetworkInterface",
+                "ec2:DeleteNetworkInterface",
+                "ec2:AssignPrivateIpAddresses",
+                "ec2:UnassignPrivateIpAddresses",
+            }
+        ),
+        _NETWORK_INTERFACES,
+        "the network interfaces Lambda creates for a function in a VPC have ids only once created: any interface "
+        "of this account and region (CreateNetworkInterface is otherwise limited to the function's own subnets "
+        "and security group)",
+    ),
+    Acknowledged(
         frozenset({"lambda:InvokeFunction"}),
         re.compile(r"^\$\{MigrationsFunction[0-9A-F]{8}\.Arn\}:\*$"),
         "CDK's triggers.Trigger provider invokes the one migrations function; ':*' covers that function's "
         "versions and aliases only (a qualified ARN), not any other function",
     ),
 )
-MANAGED_POLICIES: Final = {
-    "AWSLambdaBasicExecutionRole": "CreateLogGroup/CreateLogStream/PutLogEvents for the function's own logs",
-    "AWSLambdaVPCAccessExecutionRole": (
-        "a function in a VPC must create and delete its network interfaces; those EC2 actions support no "
-        "resource-level permissions, so a custom policy would hold the same '*'"
-    ),
-}
+# None: AWSLambdaBasicExecutionRole would let a function create and write to any log group, and
+# AWSLambdaVPCAccessExecutionRole create and delete network interfaces anywhere; each function's role (and each
+# CDK provider's) gets the scoped statements above instead.
+MANAGED_POLICIES: Final[dict[str, str]] = {}
 
 
 @dataclass(frozen=True)
@@ -115,11 +135,15 @@ def managed_policy_names(template: dict[str, Any]) -> set[str]:
     return names
 
 
-def _acknowledgement(statement: Statement, resource: str) -> Acknowledged | None:
-    for acknowledged in WILDCARD_RESOURCES:
-        if statement.actions <= acknowledged.actions and acknowledged.resource.match(resource):
-            return acknowledged
-    return None
+def _acknowledgements(statement: Statement, resource: str) -> set[Acknowledged] | None:
+    """The acknowledgements covering every action of ``statement`` on ``resource``; None when one is not covered."""
+    covering: set[Acknowledged] = set()
+    for action in statement.actions:
+        found = [a for a in WILDCARD_RESOURCES if action in a.actions and a.resource.match(resource)]
+        if not found:
+            return None
+        covering.update(found)
+    return covering
 
 
 def test_no_policy_grants_a_wildcard_resource_unless_acknowledged(templates: dict[str, dict[str, Any]]) -> None:
@@ -128,7 +152,7 @@ def test_no_policy_grants_a_wildcard_resource_unless_acknowledged(templates: dic
         f"{s.template}: {s.policy} {sorted(s.actions)} on {resource}"
         for s in all_statements
         for resource in s.resources
-        if "*" in resource and _acknowledgement(s, resource) is None
+        if "*" in resource and _acknowledgements(s, resource) is None
     ]
 
     assert len(all_statements) > 10  # the reader found the grants
@@ -148,13 +172,15 @@ def test_no_policy_grants_a_wildcard_action(templates: dict[str, dict[str, Any]]
 
 
 def test_every_acknowledged_wildcard_is_still_needed(templates: dict[str, dict[str, Any]]) -> None:
-    used = {
-        _acknowledgement(s, resource)
-        for name, template in templates.items()
-        for s in statements(name, template)
-        for resource in s.resources
-        if "*" in resource
-    }
+    used = set().union(
+        *(
+            _acknowledgements(s, resource) or set()
+            for name, template in templates.items()
+            for s in statements(name, template)
+            for resource in s.resources
+            if "*" in resource
+        )
+    )
 
     assert set(WILDCARD_RESOURCES) <= used
     assert all(acknowledged.reason for acknowledged in WILDCARD_RESOURCES)
@@ -166,7 +192,9 @@ def test_only_the_acknowledged_aws_managed_policies_are_attached(templates: dict
     assert attached == set(MANAGED_POLICIES)
 
 
-def test_secret_mode_reads_exactly_one_secret_and_iam_mode_none(templates: dict[str, dict[str, Any]]) -> None:
+def test_secret_mode_consumer_reads_only_the_writers_secret_and_iam_mode_none(
+    templates: dict[str, dict[str, Any]],
+) -> None:
     def secret_reads(name: str) -> set[tuple[str, tuple[str, ...]]]:
         return {
             (s.policy, s.resources)
@@ -174,8 +202,9 @@ def test_secret_mode_reads_exactly_one_secret_and_iam_mode_none(templates: dict[
             if any(action.startswith("secretsmanager:") for action in s.actions) and "Proxy" not in s.policy
         }
 
-    consumer_and_migrations = secret_reads(SECRET_MODE)
+    reads = {policy.split("Function")[0]: resources for policy, resources in secret_reads(SECRET_MODE)}
+    owner, writer = "${DatabaseSecretAttachmentE5D1B020}", "${DatabaseWriterSecretAttachment65BA6045}"
 
     assert secret_reads("dev") == set()
-    assert {policy.split("Function")[0] for policy, _ in consumer_and_migrations} == {"Consumer", "Migrations"}
-    assert {resources for _, resources in consumer_and_migrations} == {("${DatabaseSecretAttachmentE5D1B020}",)}
+    # The consumer reads the writer's own secret and nothing else; the migrations (the owner) set its password.
+    assert reads == {"Consumer": (writer,), "Migrations": (owner, writer)}

@@ -14,7 +14,7 @@ the local pipeline), never by a migration, which cannot hold a secret:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Final, LiteralString
+from typing import Any, Final
 
 import psycopg
 from psycopg import sql
@@ -29,9 +29,6 @@ __all__ = ["WriterLogin", "configure_writer_login", "set_writer_login", "writer_
 
 _ROLE_EXISTS: Final = "SELECT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = %s)"
 _IS_MEMBER: Final = "SELECT pg_catalog.pg_has_role(%s, %s, 'MEMBER')"
-_GRANT: Final = sql.SQL("GRANT {} TO {}")
-_REVOKE: Final = sql.SQL("REVOKE {} FROM {}")
-_SET_PASSWORD: Final = sql.SQL("ALTER ROLE {} PASSWORD {}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,25 +72,30 @@ def set_writer_login(conn: psycopg.Connection[Any], *, password: str | None) -> 
         psycopg.Error: the server refused a statement (callers classify it).
     """
     with conn.transaction():
-        if not _fetch_bool(conn, _ROLE_EXISTS, (WRITER_ROLE,)):
+        if not _role_exists(conn, WRITER_ROLE):
             raise ConfigurationError(f"role {WRITER_ROLE} does not exist: apply the migrations first")
-        rds = _fetch_bool(conn, _ROLE_EXISTS, (IAM_ROLE,))
-        member = rds and _fetch_bool(conn, _IS_MEMBER, (WRITER_ROLE, IAM_ROLE))
+        rds = _role_exists(conn, IAM_ROLE)
+        member = rds and _is_member(conn, WRITER_ROLE, IAM_ROLE)
         names = (sql.Identifier(IAM_ROLE), sql.Identifier(WRITER_ROLE))
         if password is None:
             if rds and not member:
-                conn.execute(_GRANT.format(*names))
+                conn.execute(sql.SQL("GRANT {} TO {}").format(*names))
             return WriterLogin(password_set=False, iam=rds)
         if member:
-            conn.execute(_REVOKE.format(*names))
+            conn.execute(sql.SQL("REVOKE {} FROM {}").format(*names))
         # libpq computes the verifier the server's password_encryption asks for (scram-sha-256 by default).
         verifier = conn.pgconn.encrypt_password(password.encode(), WRITER_ROLE.encode()).decode()
-        conn.execute(_SET_PASSWORD.format(sql.Identifier(WRITER_ROLE), sql.Literal(verifier)))
+        conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(WRITER_ROLE), sql.Literal(verifier)))
     return WriterLogin(password_set=True, iam=False)
 
 
-def _fetch_bool(conn: psycopg.Connection[Any], query: LiteralString, params: tuple[str, ...]) -> bool:
-    row = conn.execute(query, params).fetchone()
+def _role_exists(conn: psycopg.Connection[Any], role: str) -> bool:
+    row = conn.execute(_ROLE_EXISTS, (role,)).fetchone()
+    return bool(row and row[0])
+
+
+def _is_member(conn: psycopg.Connection[Any], role: str, group: str) -> bool:
+    row = conn.execute(_IS_MEMBER, (role, group)).fetchone()
     return bool(row and row[0])
 
 
