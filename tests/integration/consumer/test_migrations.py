@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -151,3 +152,39 @@ def test_deploy_time_handler_reads_credentials_from_secrets_manager(
     result = migrate.lambda_handler({"RequestType": "Create"}, LocalContext())
 
     assert result["applied"] == SHIPPED
+
+
+@pytest.mark.usefixtures("_runtime_reset")
+def test_deploy_time_handler_gives_the_writer_the_password_of_its_own_secret(
+    empty_database: str, sqs_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import boto3  # noqa: PLC0415
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", sqs_endpoint)
+    password = uuid.uuid4().hex
+    writer = json.dumps({"username": "sluice_writer", "password": password})
+    arn = boto3.client("secretsmanager").create_secret(Name=f"writer-{uuid.uuid4().hex}", SecretString=writer)["ARN"]
+    runtime.configure(ConsumerSettings(database_url=empty_database, db_writer_secret_arn=arn))  # type: ignore[arg-type]
+
+    result = migrate.lambda_handler({"RequestType": "Create"}, LocalContext())
+
+    assert result["Data"]["Writer"] == "sluice_writer: password set"
+    with psycopg.connect(empty_database) as conn:
+        row = conn.execute("SELECT rolpassword FROM pg_authid WHERE rolname = 'sluice_writer'").fetchone()
+    assert row is not None
+    assert str(row[0]).startswith("SCRAM-SHA-256$")
+
+
+@pytest.mark.usefixtures("_runtime_reset")
+def test_deploy_time_handler_refuses_a_writer_secret_for_another_user(
+    empty_database: str, sqs_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import boto3  # noqa: PLC0415
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", sqs_endpoint)
+    owner = json.dumps({"username": "sluice", "password": "the-owners"})
+    arn = boto3.client("secretsmanager").create_secret(Name=f"writer-{uuid.uuid4().hex}", SecretString=owner)["ARN"]
+    runtime.configure(ConsumerSettings(database_url=empty_database, db_writer_secret_arn=arn))  # type: ignore[arg-type]
+
+    with pytest.raises(ConfigurationError, match=r"is for 'sluice', not 'sluice_writer'"):
+        migrate.lambda_handler({"RequestType": "Create"}, LocalContext())
