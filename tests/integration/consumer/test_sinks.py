@@ -73,12 +73,14 @@ class Sinks:
 
 
 @pytest.fixture
-def sinks(migrated_database_url: str, dlq_url: str, sqs_client: SQSClient) -> Iterator[Sinks]:
+def sinks(migrated_database_url: str, writer_url: str, dlq_url: str, sqs_client: SQSClient) -> Iterator[Sinks]:
     with psycopg.connect(migrated_database_url, autocommit=True) as db:
         db.execute(TABLES)
+        # The consumer runs as sluice_writer, as deployed: the owner of the sink tables grants it what sinks do.
+        db.execute("GRANT SELECT, INSERT, UPDATE, DELETE ON orders, payments, order_log TO sluice_writer")
         runtime.configure(
             ConsumerSettings(
-                database_url=migrated_database_url,  # type: ignore[arg-type]
+                database_url=writer_url,  # type: ignore[arg-type]
                 dlq_url=dlq_url,
                 payload_registry=REGISTRY,
             )
