@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from sluice_consumer.sink_sql import TOMBSTONES
 from sluice_consumer.sink_writer import read_table
 from sluice_shared.errors import ConfigurationError
+from sluice_shared.roles import WRITER_ROLE  # created by migration 0003_writer_role
 from sluice_shared.sinks import EnvelopeField, PayloadPath, SinkMode
 
 if TYPE_CHECKING:
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 
 __all__ = ["WRITER_ROLE", "SinkProblem", "check_sinks"]
 
-WRITER_ROLE: Final = "sluice_writer"
 ROLE_EXISTS: Final = "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = %s)"
 HAS_PRIVILEGE: Final = "SELECT has_table_privilege(%s, %s, %s)"
 # pg_type.typcategory values a version column may have: numeric, date/time, string (compared in text order).
