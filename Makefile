@@ -3,11 +3,13 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 PYTHON ?= python3
-UV_VERSION := 0.13.9
-# Use uv from PATH when present; otherwise bootstrap a private copy into .uv/ (PyPI only, no curl | sh).
-UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.uv/bin/uv)
 VENV := $(CURDIR)/.venv
 BIN := $(VENV)/bin
+# uv is locked like any other tool (sluice-cdk runs it for `make build`), so `uv sync` puts it in .venv. Use uv from
+# PATH when present; otherwise bootstrap the locked version straight into .venv with pip (PyPI only, no curl | sh):
+# `uv sync` then finds it already installed, and the machine holds one copy of uv, not two.
+UV_VERSION := $(shell awk '/^name = "uv"$$/ { getline; gsub(/"/, "", $$3); print $$3; exit }' uv.lock)
+UV := $(or $(shell command -v uv 2>/dev/null),$(BIN)/uv)
 # Trust the machine's certificate store, as pip does: networks with a TLS-inspecting proxy have their CA there,
 # and uv's bundled Mozilla roots would refuse it.
 export UV_SYSTEM_CERTS ?= 1
@@ -26,9 +28,9 @@ ALARM_DESTINATION ?= none
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
-$(CURDIR)/.uv/bin/uv:
-	$(PYTHON) -m venv .uv
-	.uv/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+$(BIN)/uv:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 $(VENV)/.installed: pyproject.toml uv.lock shared/pyproject.toml services/*/pyproject.toml cdk/pyproject.toml | $(UV)
 	$(UV) sync --all-packages --frozen
