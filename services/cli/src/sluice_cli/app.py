@@ -8,22 +8,23 @@ no traceback is shown for them. Unexpected exceptions also get one line, plus th
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated
 
-import click
 import typer
 
 from sluice_cli import consume, contract, db, push
-from sluice_cli.console import err
+from sluice_cli.console import err, out
 from sluice_cli.dlq import app as dlq_app
 from sluice_cli.local import app as local_app
 from sluice_shared.errors import PermanentError, SluiceError
 
-__all__ = ["EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_USAGE", "app", "main"]
+__all__ = ["DISTRIBUTION", "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_USAGE", "app", "cli_version", "main"]
 
 EXIT_FAILED = 1  # something was attempted and failed (unreachable endpoint, messages not sent, ...)
 EXIT_USAGE = 2  # bad input or configuration: fix the command line, the file or the settings
 EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
+DISTRIBUTION = "sluice-cli"  # the installed package whose metadata carries the version
 
 app = typer.Typer(
     name="sluice",
@@ -42,9 +43,29 @@ app.add_typer(local_app, name="local")
 _state = {"debug": False}
 
 
+def cli_version() -> str:
+    """The installed ``sluice-cli`` version, from its package metadata (``unknown`` when run from a bare tree)."""
+    try:
+        return version(DISTRIBUTION)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _print_version(requested: bool) -> None:
+    if requested:
+        out.print(f"sluice {cli_version()}", markup=False)
+        raise typer.Exit
+
+
 @app.callback()
 def _root(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for unexpected errors.")] = False,
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, expose_value=False, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     _state["debug"] = debug
 
@@ -52,7 +73,7 @@ def _root(
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit status (the console script passes it to ``sys.exit``)."""
     try:
-        result = app(args=argv, standalone_mode=False)
+        result = app(args=argv, prog_name="sluice", standalone_mode=False)
     except KeyboardInterrupt:
         err.print("interrupted")
         return EXIT_INTERRUPTED
@@ -60,13 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         err.print(f"error: {exc}", markup=False)
         # Permanent: the input, the command line or the configuration must change; transient: try again.
         return EXIT_USAGE if isinstance(exc, PermanentError) else EXIT_FAILED
-    except (click.exceptions.Abort, typer.Abort):
+    except typer.Abort:
         err.print("aborted")
         return EXIT_INTERRUPTED
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except typer.TyperException as exc:  # typer >= 0.2x vendors click: its usage errors derive from this instead
+    except typer.TyperException as exc:  # typer vendors click (>= 0.26): its usage errors derive from this
         show = getattr(exc, "show", None)
         if callable(show):
             show()
