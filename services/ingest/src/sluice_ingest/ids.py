@@ -1,22 +1,14 @@
-"""Event ids the ingest function assigns: time-ordered for new events, derived from an Idempotency-Key."""
+"""Event ids derived from an ``Idempotency-Key`` (new ids come from :mod:`sluice_shared.ids`, shared with the CLI)."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Final
 
-import uuid6
-
-__all__ = ["IDEMPOTENCY_NAMESPACE", "event_id_for_key", "new_event_id"]
+__all__ = ["IDEMPOTENCY_NAMESPACE", "event_id_for_key"]
 
 # A fixed namespace: the same Idempotency-Key always yields the same event_id (UUIDv5, RFC 9562 section 5.5).
 IDEMPOTENCY_NAMESPACE: Final = uuid.UUID("6f1c1b0e-5a8d-4e42-9a43-51c2d7a0f3b9")
-
-
-def new_event_id() -> uuid.UUID:
-    """A new UUIDv7: time-ordered, so the consumer's primary key index grows at its right edge."""
-    value: uuid.UUID = uuid6.uuid7()
-    return uuid.UUID(int=value.int)
 
 
 def event_id_for_key(key: str) -> uuid.UUID:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from sluice_ingest.api import HttpRequest, HttpResponse, is_http_event, parse_http_event
-from sluice_ingest.ids import event_id_for_key, new_event_id
+from sluice_ingest.ids import event_id_for_key
 from sluice_shared.errors import (
     ConfigurationError,
     MalformedMessageError,
@@ -22,6 +22,7 @@ from sluice_shared.errors import (
     SluiceError,
     TransientError,
 )
+from sluice_shared.ids import lacks_event_id, with_event_id
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -310,9 +311,7 @@ def _idempotency_key(request: HttpRequest) -> str | None:
 
 def _with_event_id(event: Any, derived: UUID | None) -> Any:
     """The event with an ``event_id``: its own, else the Idempotency-Key's, else a new UUIDv7."""
-    if not isinstance(event, dict) or event.get("event_id") is not None:
-        return event
-    return {"event_id": str(derived or new_event_id()), **{k: v for k, v in event.items() if k != "event_id"}}
+    return with_event_id(event, derived) if lacks_event_id(event) else event
 
 
 def _correlation_id(request: HttpRequest, policy: CorrelationIdPolicy) -> str:
