@@ -32,6 +32,7 @@ __all__ = [
     "MAX_BODY_BYTES",
     "MAX_RECEIVE_COUNT",
     "PAYLOAD_REGISTRY",
+    "PUSH_CONCURRENCY",
     "QUEUE_URL",
     "REDACT_FIELDS",
     "TEST_DATABASE_URL",
@@ -50,6 +51,7 @@ TRACING: Final = "SLUICE_TRACING"
 QUEUE_URL: Final = "SLUICE_QUEUE_URL"
 DLQ_URL: Final = "SLUICE_DLQ_URL"
 FIFO_GROUP_FIELD: Final = "SLUICE_FIFO_GROUP_FIELD"
+PUSH_CONCURRENCY: Final = "SLUICE_PUSH_CONCURRENCY"  # `sluice push`: SendMessageBatch calls in flight at once
 
 # --- ingest ---
 INGEST_MAX_EVENTS: Final = "SLUICE_INGEST_MAX_EVENTS"

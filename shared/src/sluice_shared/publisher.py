@@ -1,10 +1,12 @@
 """The event publisher: validates events against the contract, then sends them to SQS in batches.
 
-One publisher serves the ingest function and ``sluice push``. Every event is validated before anything is
-sent (an invalid event is reported with its reason and never sent); valid events go out through
+One publisher serves the ingest function and ``sluice push``. Every event is validated before it is sent
+(an invalid event is reported with its reason and never sent); valid events go out through
 :class:`~sluice_shared.sqs.BatchSender` (``SendMessageBatch`` chunked by entries and bytes, only failed
-entries retried). The result is a :class:`PublishReceipt`: each event's id with its SQS message id, or why
-it was rejected (the event's fault) or failed (the queue's).
+entries retried). :meth:`EventPublisher.publish` returns a :class:`PublishReceipt`: each event's id with its
+SQS message id, or why it was rejected (the event's fault) or failed (the queue's).
+:meth:`EventPublisher.stream` does the same for a stream of any length, yielding each result as it settles
+and keeping only the batches in flight in memory, with several ``SendMessageBatch`` calls at once if asked.
 """
 
 from __future__ import annotations
@@ -15,12 +17,11 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from itertools import islice
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final
 
 from sluice_shared.contract import MAX_BODY_BYTES, EventEnvelope, validate_event
 from sluice_shared.errors import InvalidMessageError, MessageRejectedError, SluiceError
-from sluice_shared.sqs import OutgoingMessage, SendOutcome
+from sluice_shared.sqs import MessageSender, OutgoingMessage, SendOutcome, SendPipeline
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef
@@ -46,9 +47,6 @@ _FIFO_ID: Final = re.compile(r"^[\x21-\x7e]{1,128}$")
 # Correlation ids are echoed into logs and attributes: printable ASCII, bounded.
 CORRELATION_ID_MAX_LENGTH: Final = 128
 UNVALIDATED_GROUP_ID: Final = "sluice-unvalidated"
-# Events are validated and sent a window at a time: progress moves steadily, memory stays bounded, and once
-# the queue itself has failed a whole window the rest are reported failed without more calls.
-DEFAULT_WINDOW_SIZE: Final = 100
 
 
 class EventStatus(StrEnum):
@@ -130,24 +128,6 @@ class PublishReceipt:
         }
 
 
-class MessageSender(Protocol):
-    """Sends messages to one queue; :class:`~sluice_shared.sqs.BatchSender` is the real one."""
-
-    @property
-    def queue_url(self) -> str:
-        """The queue messages go to."""
-        ...
-
-    def send(
-        self,
-        messages: Sequence[OutgoingMessage],
-        *,
-        on_sent: Callable[[Sequence[SendOutcome]], None] | None = None,
-    ) -> list[SendOutcome]:
-        """Send every message; one outcome per message, in input order; never raises for a queue error."""
-        ...
-
-
 def is_fifo_queue(queue_url: str) -> bool:
     """True for a FIFO queue (its name ends in ``.fifo``)."""
     return queue_url.rstrip("/").endswith(FIFO_QUEUE_SUFFIX)
@@ -168,15 +148,11 @@ class EventPublisher:
         registry: PayloadRegistry | None = None,
         max_body_bytes: int = MAX_BODY_BYTES,
         fifo_group_field: str = DEFAULT_FIFO_GROUP_FIELD,
-        window_size: int = DEFAULT_WINDOW_SIZE,
     ) -> None:
-        if window_size < 1:
-            raise ValueError("window_size must be at least 1")
         self._sender = sender
         self._registry = registry
         self._max_body_bytes = max_body_bytes
         self._group_path = tuple(fifo_group_field.split("."))
-        self._window_size = window_size
 
     @property
     def queue_url(self) -> str:
@@ -245,48 +221,70 @@ class EventPublisher:
         validate: bool = True,
         on_progress: Callable[[Sequence[EventResult]], None] | None = None,
     ) -> PublishReceipt:
-        """Validate and send every event; return the receipt. Never raises for a bad event or a queue error.
+        """Validate and send every event, one ``SendMessageBatch`` at a time; return the receipt in input order.
 
-        ``on_progress`` is called with results as they settle (for progress bars). After a window in which
-        no event was queued because of the queue itself (missing, denied, unreachable after retries), the
-        remaining valid events are reported failed with the same error, without further calls.
+        Never raises for a bad event or a queue error. ``on_progress`` is called with results as they settle.
+        Once a whole request failed because of the queue itself (missing, denied, unreachable after retries),
+        the remaining valid events are reported failed with the same error, without further calls.
         """
         results: list[EventResult] = []
-        queue_error: SluiceError | None = None
-        for window in _windows(enumerate(events), self._window_size):
-            settled: list[EventResult] = []
-            pending: dict[str, tuple[int, str | None]] = {}
-            messages: list[OutgoingMessage] = []
-            for index, event in window:
-                key = str(index)
-                try:
-                    message, event_id = self._prepare(
-                        event, key=key, correlation_id=correlation_id, trace_header=trace_header, validate=validate
-                    )
-                except InvalidMessageError as exc:
-                    settled.append(EventResult(index, _raw_event_id(event), EventStatus.REJECTED, error=exc))
-                    continue
-                if queue_error is not None:
-                    settled.append(EventResult(index, event_id, EventStatus.FAILED, error=queue_error))
-                    continue
-                pending[key] = (index, event_id)
-                messages.append(message)
-            results.extend(settled)
-            if on_progress is not None and settled:
-                on_progress(settled)
-            if not messages:
-                continue
-
-            def _report(outcomes: Sequence[SendOutcome], pending: dict[str, tuple[int, str | None]] = pending) -> None:
-                if on_progress is not None:
-                    on_progress([_result(outcome, pending) for outcome in outcomes])
-
-            sent = [_result(outcome, pending) for outcome in self._sender.send(messages, on_sent=_report)]
-            results.extend(sent)
-            if queue_error is None:
-                queue_error = _queue_failure(sent)
+        for result in self.stream(
+            enumerate(events), correlation_id=correlation_id, trace_header=trace_header, validate=validate
+        ):
+            results.append(result)
+            if on_progress is not None:
+                on_progress([result])
         results.sort(key=lambda result: result.index)
         return PublishReceipt(tuple(results))
+
+    def stream(
+        self,
+        events: Iterable[tuple[int, Any]],
+        *,
+        correlation_id: str | None = None,
+        trace_header: str | None = None,
+        validate: bool = True,
+        max_in_flight: int = 1,
+    ) -> Iterator[EventResult]:
+        """Validate and send numbered events as they are read; yield each one's result as soon as it settles.
+
+        ``events`` are ``(number, event)`` pairs with distinct numbers (a line number, a position): a result
+        carries its event's number as ``index``. Rejections come at once; sent events come back when their
+        request settles, so results are not in input order when ``max_in_flight`` > 1. Memory holds only
+        the requests in flight (:class:`~sluice_shared.sqs.SendPipeline`, which also keeps each FIFO message
+        group in order). After a request fails wholly because of the queue itself, the remaining valid events
+        are reported failed with the same error, without further calls. Never raises for a bad event or a
+        queue error.
+        """
+        pending: dict[str, tuple[int, str | None]] = {}
+        queue_error: SluiceError | None = None
+        with SendPipeline(self._sender, max_in_flight=max_in_flight) as pipeline:
+            for index, event in events:
+                try:
+                    message, event_id = self._prepare(
+                        event,
+                        key=str(index),
+                        correlation_id=correlation_id,
+                        trace_header=trace_header,
+                        validate=validate,
+                    )
+                except InvalidMessageError as exc:
+                    yield EventResult(index, _raw_event_id(event), EventStatus.REJECTED, error=exc)
+                    continue
+                if queue_error is not None:
+                    yield EventResult(index, event_id, EventStatus.FAILED, error=queue_error)
+                    continue
+                pending[message.key] = (index, event_id)
+                for outcomes in pipeline.add(message):
+                    sent = [_result(outcome, pending.pop(outcome.key)) for outcome in outcomes]
+                    queue_error = queue_error or _queue_failure(sent)
+                    yield from sent
+                if queue_error is not None:  # what waits for a request of its own will not get one
+                    for unsent in pipeline.discard():
+                        number, unsent_id = pending.pop(unsent.key)
+                        yield EventResult(number, unsent_id, EventStatus.FAILED, error=queue_error)
+            for outcomes in pipeline.flush():
+                yield from (_result(outcome, pending.pop(outcome.key)) for outcome in outcomes)
 
     def _group_id(self, envelope: EventEnvelope) -> str:
         field = ".".join(self._group_path)
@@ -314,14 +312,8 @@ class EventPublisher:
         return (group_id if _FIFO_ID.fullmatch(group_id) else UNVALIDATED_GROUP_ID), dedup_id
 
 
-def _windows(items: Iterable[tuple[int, Any]], size: int) -> Iterator[list[tuple[int, Any]]]:
-    iterator = iter(items)
-    while window := list(islice(iterator, size)):
-        yield window
-
-
-def _result(outcome: SendOutcome, pending: Mapping[str, tuple[int, str | None]]) -> EventResult:
-    index, event_id = pending[outcome.key]
+def _result(outcome: SendOutcome, event: tuple[int, str | None]) -> EventResult:
+    index, event_id = event
     if outcome.ok:
         return EventResult(index, event_id, EventStatus.QUEUED, message_id=outcome.message_id)
     # The event's own fault (too large, refused as the sender's fault) versus the queue's.
@@ -330,7 +322,7 @@ def _result(outcome: SendOutcome, pending: Mapping[str, tuple[int, str | None]])
 
 
 def _queue_failure(sent: Sequence[EventResult]) -> SluiceError | None:
-    """The queue's error when nothing in a window was queued and every failure was the queue's."""
+    """The queue's error when nothing in one request was queued and every failure was the queue's."""
     if not sent or any(result.status is not EventStatus.FAILED for result in sent):
         return None
     return sent[0].error

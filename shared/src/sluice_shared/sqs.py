@@ -3,6 +3,9 @@
 One sender serves the event publisher (ingest function and ``sluice push``), the consumer's dead-letter
 sink and ``sluice dlq replay``. It never resends an entry SQS reported as successful: duplicates could only
 come from a lost response, and Sluice's writes are idempotent on ``event_id`` for that case.
+
+:class:`SendPipeline` sends a stream of messages with a bounded number of ``SendMessageBatch`` calls in
+flight, keeping each FIFO message group's order (``sluice push``).
 """
 
 from __future__ import annotations
@@ -10,9 +13,11 @@ from __future__ import annotations
 import base64
 import random
 import time
+import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol, Self
 
 from sluice_shared.aws import classify_boto_error, sqs_client
 from sluice_shared.contract import SQS_MAX_MESSAGE_BYTES
@@ -25,6 +30,8 @@ from sluice_shared.errors import (
 )
 
 if TYPE_CHECKING:
+    from types import TracebackType
+
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef, SendMessageBatchRequestEntryTypeDef
 
@@ -33,9 +40,11 @@ __all__ = [
     "SQS_MAX_BATCH_ENTRIES",
     "SQS_MAX_MESSAGE_ATTRIBUTES",
     "BatchSender",
+    "MessageSender",
     "OutgoingMessage",
     "RetryPolicy",
     "SendOutcome",
+    "SendPipeline",
     "attributes_from_lambda",
     "attributes_to_lambda",
     "message_size",
@@ -163,8 +172,7 @@ class BatchSender:
         outcomes: dict[str, SendOutcome],
         on_sent: Callable[[Sequence[SendOutcome]], None] | None,
     ) -> Iterator[list[OutgoingMessage]]:
-        chunk: list[OutgoingMessage] = []
-        chunk_bytes = 0
+        chunk = _Chunk()
         for message in messages:
             size = message.size()
             if size > SQS_MAX_MESSAGE_BYTES:
@@ -176,13 +184,12 @@ class BatchSender:
                 if on_sent is not None:
                     on_sent([rejected])
                 continue
-            if chunk and (len(chunk) == SQS_MAX_BATCH_ENTRIES or chunk_bytes + size > SQS_MAX_BATCH_BYTES):
-                yield chunk
-                chunk, chunk_bytes = [], 0
-            chunk.append(message)
-            chunk_bytes += size
-        if chunk:
-            yield chunk
+            if not chunk.fits(size):
+                yield chunk.messages
+                chunk = _Chunk()
+            chunk.add(message, size)
+        if chunk.messages:
+            yield chunk.messages
 
     def _send_chunk(self, chunk: list[OutgoingMessage]) -> list[SendOutcome]:
         settled: list[SendOutcome] = []
@@ -228,6 +235,151 @@ class BatchSender:
             for m in pending.values()
         )
         return settled
+
+
+@dataclass(slots=True)
+class _Chunk:
+    """The messages of one ``SendMessageBatch`` request being filled, and their size as SQS counts it."""
+
+    messages: list[OutgoingMessage] = field(default_factory=list)
+    size: int = 0
+
+    def fits(self, size: int) -> bool:
+        """True when a message of ``size`` bytes can join (an empty chunk takes anything: one message a request)."""
+        if not self.messages:
+            return True
+        return len(self.messages) < SQS_MAX_BATCH_ENTRIES and self.size + size <= SQS_MAX_BATCH_BYTES
+
+    def add(self, message: OutgoingMessage, size: int) -> None:
+        self.messages.append(message)
+        self.size += size
+
+
+class MessageSender(Protocol):
+    """Sends messages to one queue; :class:`BatchSender` is the real one."""
+
+    @property
+    def queue_url(self) -> str:
+        """The queue messages go to."""
+        ...
+
+    def send(
+        self,
+        messages: Sequence[OutgoingMessage],
+        *,
+        on_sent: Callable[[Sequence[SendOutcome]], None] | None = None,
+    ) -> list[SendOutcome]:
+        """Send every message; one outcome per message, in input order; never raises for a queue error."""
+        ...
+
+
+class SendPipeline:
+    """Sends a stream of messages, one ``SendMessageBatch``-sized chunk per call, at most ``max_in_flight`` at once.
+
+    Messages are added one by one and chunked to SQS's limits (10 entries, 1 MiB); a full chunk is handed to
+    ``sender.send`` on a worker thread, waiting first while ``max_in_flight`` calls are already running, so
+    memory stays bounded by the chunks in flight whatever the length of the stream. With ``max_in_flight=1``
+    every call is made on the calling thread, one after the other.
+
+    FIFO (messages with a group id): SQS keeps a group's messages in the order it *receives* them, so two
+    chunks holding the same group must never be in flight together, nor may a later one overtake an earlier
+    one's retries. Each group is pinned to one of ``max_in_flight`` lanes by a stable hash; each lane fills
+    its own chunks and has at most one in flight (retries included), so a group's messages reach SQS in the
+    order they were added while other lanes send concurrently. One group alone therefore sends one chunk at
+    a time, which is what its order requires. Standard queues have no order to keep: any chunk may go.
+
+    Use as a context manager: leaving it waits for the calls in flight (their outcomes are then lost to the
+    caller, so call :meth:`flush` first) and stops the worker threads.
+    """
+
+    def __init__(self, sender: MessageSender, *, max_in_flight: int = 1) -> None:
+        if max_in_flight < 1:
+            raise ValueError("max_in_flight must be at least 1")
+        self._sender = sender
+        self._max_in_flight = max_in_flight
+        self._open: dict[int | None, _Chunk] = {}
+        self._lane_tail: dict[int, Future[list[SendOutcome]]] = {}
+        self._in_flight: set[Future[list[SendOutcome]]] = set()
+        self._pool: ThreadPoolExecutor | None = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    @property
+    def max_in_flight(self) -> int:
+        """The most ``SendMessageBatch`` calls ever running at once."""
+        return self._max_in_flight
+
+    def add(self, message: OutgoingMessage) -> list[list[SendOutcome]]:
+        """Queue ``message`` for sending; return the chunks' outcomes that settled meanwhile (often none).
+
+        Blocks while ``max_in_flight`` calls are running and a chunk is ready to go.
+        """
+        lane = self._lane(message)
+        size = message.size()
+        settled: list[list[SendOutcome]] = []
+        chunk = self._open.get(lane)
+        if chunk is not None and not chunk.fits(size):  # over 1 MiB with this one: the chunk goes as it is
+            settled.extend(self._dispatch(lane, self._open.pop(lane).messages))
+        chunk = self._open.setdefault(lane, _Chunk())
+        chunk.add(message, size)
+        if len(chunk.messages) == SQS_MAX_BATCH_ENTRIES:
+            settled.extend(self._dispatch(lane, self._open.pop(lane).messages))
+        return settled
+
+    def discard(self) -> list[OutgoingMessage]:
+        """Take back the messages of the chunks still filling, unsent (the calls in flight go on)."""
+        messages = [message for chunk in self._open.values() for message in chunk.messages]
+        self._open.clear()
+        return messages
+
+    def flush(self) -> list[list[SendOutcome]]:
+        """Send every chunk still filling, wait for every call in flight; return the outcomes not yet returned."""
+        settled: list[list[SendOutcome]] = []
+        while self._open:
+            lane, chunk = self._open.popitem()
+            settled.extend(self._dispatch(lane, chunk.messages))
+        while self._in_flight:
+            settled.extend(self._settle(self._in_flight, wait_for_all=True))
+        return settled
+
+    def _lane(self, message: OutgoingMessage) -> int | None:
+        if message.group_id is None:
+            return None
+        return zlib.crc32(message.group_id.encode()) % self._max_in_flight
+
+    def _dispatch(self, lane: int | None, messages: list[OutgoingMessage]) -> list[list[SendOutcome]]:
+        if self._max_in_flight == 1:
+            return [self._sender.send(messages)]
+        settled: list[list[SendOutcome]] = []
+        tail = self._lane_tail.get(lane) if lane is not None else None
+        if tail is not None and tail in self._in_flight:
+            settled.extend(self._settle({tail}, wait_for_all=True))  # the lane's previous chunk goes first
+        while len(self._in_flight) >= self._max_in_flight:
+            settled.extend(self._settle(self._in_flight, wait_for_all=False))
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self._max_in_flight, thread_name_prefix="sluice-send")
+        future = self._pool.submit(self._sender.send, messages)
+        self._in_flight.add(future)
+        if lane is not None:
+            self._lane_tail[lane] = future
+        settled.extend(self._settle({f for f in self._in_flight if f.done()}, wait_for_all=True))
+        return settled
+
+    def _settle(self, futures: set[Future[list[SendOutcome]]], *, wait_for_all: bool) -> list[list[SendOutcome]]:
+        if not futures:
+            return []
+        done, _ = wait(futures, return_when=ALL_COMPLETED if wait_for_all else FIRST_COMPLETED)
+        self._in_flight.difference_update(done)
+        # A sender never raises for a queue error: an exception here is a bug, and result() re-raises it.
+        return [future.result() for future in done]
 
 
 def _entry(entry_id: str, message: OutgoingMessage) -> SendMessageBatchRequestEntryTypeDef:

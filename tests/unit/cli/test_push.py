@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import io
 import json
+import threading
+import uuid
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -10,18 +12,13 @@ from botocore.stub import ANY, Stubber
 
 from sluice_cli import push as push_module
 from sluice_cli.app import main
-from sluice_cli.push import check_queue, read_events, summary_lines
-from sluice_shared.errors import (
-    ConfigurationError,
-    InvalidMessageError,
-    MalformedMessageError,
-    QueueNotFoundError,
-    QueueUnavailableError,
-)
-from sluice_shared.publisher import EventResult, EventStatus, PublishReceipt
+from sluice_cli.push import PushTally, check_queue
+from sluice_shared.errors import InvalidMessageError, QueueNotFoundError, QueueUnavailableError
+from sluice_shared.publisher import EventResult, EventStatus
 from tests.support.factories import event_dict
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
 QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/events"
@@ -32,69 +29,39 @@ def client() -> Any:
     return boto3.client("sqs", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
 
 
-def test_json_lines_are_read_with_their_line_numbers(tmp_path: Path) -> None:
-    events = [event_dict(), event_dict()]
-    path = tmp_path / "events.jsonl"
-    path.write_text(f"{json.dumps(events[0])}\n\n{json.dumps(events[1])}\n", encoding="utf-8")
+class FakeSqs:
+    """The two SQS calls ``sluice push`` makes, in memory: accepts every entry and keeps its body."""
 
-    loaded = read_events(str(path))
+    def __init__(self, on_send: Callable[[], None] | None = None) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        self.calls = 0
+        self._on_send = on_send
+        self._lock = threading.Lock()
 
-    assert loaded.events == events
-    assert loaded.labels == ["line 1", "line 3"]
+    def get_queue_attributes(self, **_: Any) -> dict[str, Any]:
+        return {"Attributes": {"QueueArn": "arn:aws:sqs:us-east-1:123456789012:events"}}
 
-
-def test_a_json_array_file_is_read_as_events(tmp_path: Path) -> None:
-    events = [event_dict(), event_dict()]
-    path = tmp_path / "events.json"
-    path.write_text("  \n" + json.dumps(events, indent=2), encoding="utf-8")
-
-    loaded = read_events(str(path))
-
-    assert (loaded.events, loaded.labels) == (events, ["event 0", "event 1"])
-
-
-def test_stdin_is_read_for_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
-    event = event_dict()
-    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(json.dumps(event).encode())))
-
-    assert read_events("-").events == [event]
+    def send_message_batch(self, *, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803
+        assert QueueUrl == QUEUE_URL
+        if self._on_send is not None:
+            self._on_send()
+        with self._lock:
+            self.calls += 1
+            self.bodies.extend(json.loads(entry["MessageBody"]) for entry in Entries)
+        successful = [{"Id": e["Id"], "MessageId": str(uuid.uuid4()), "MD5OfMessageBody": "x"} for e in Entries]
+        return {"Successful": successful, "Failed": []}
 
 
-@pytest.mark.parametrize(
-    ("content", "message"),
-    [
-        ('{"a": 1}\n{"b": \n', "events.jsonl: bad JSON at line 2, column 7: Expecting value"),
-        ('[{"a": 1},\n {"b": }]', "events.jsonl: bad JSON at line 2, column 8: Expecting value"),
-        ('{"a": NaN}\n', "events.jsonl: bad JSON at line 1: NaN is not a JSON value"),
-    ],
-)
-def test_bad_json_names_the_line(tmp_path: Path, content: str, message: str) -> None:
-    path = tmp_path / "events.jsonl"
-    path.write_text(content, encoding="utf-8")
-
-    with pytest.raises(MalformedMessageError) as caught:
-        read_events(str(path))
-
-    assert caught.value.message == f"{tmp_path}/{message}"
+@pytest.fixture
+def fake_sqs(monkeypatch: pytest.MonkeyPatch) -> FakeSqs:
+    fake = FakeSqs()
+    monkeypatch.setattr(push_module, "sqs_client", lambda **_: fake)
+    return fake
 
 
-def test_a_missing_file_is_a_configuration_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigurationError, match=r"cannot read events: .*/nope.jsonl: no such file$"):
-        read_events(str(tmp_path / "nope.jsonl"))
-
-
-def test_cli_prints_one_line_and_exits_2_for_bad_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = tmp_path / "events.jsonl"
-    path.write_text('{"a": 1}\n{oops}\n', encoding="utf-8")
-
-    code = main(["push", str(path), "--queue-url", QUEUE_URL])
-
-    captured = capsys.readouterr()
-    assert code == 2
-    assert captured.err.splitlines() == [
-        f"error: {path}: bad JSON at line 2, column 2: Expecting property name enclosed in double quotes"
-    ]
-    assert captured.out == ""
+def _write_lines(path: Path, lines: list[str]) -> Path:
+    path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+    return path
 
 
 def test_dry_run_validates_only_and_reports_rejections(capsys: pytest.CaptureFixture[str]) -> None:
@@ -124,7 +91,8 @@ def test_push_sends_every_event_and_prints_the_summary(
         for _ in range(3):
             stub.add_response("send_message_batch", ok, {"QueueUrl": QUEUE_URL, "Entries": ANY})
 
-        code = main(["push", "--generate", "30", "--queue-url", QUEUE_URL, "--correlation-id", "run-1"])
+        argv = ["push", "--generate", "30", "--queue-url", QUEUE_URL, "--correlation-id", "run-1", "--concurrency", "1"]
+        code = main(argv)
 
         stub.assert_no_pending_responses()
     assert code == 0
@@ -132,6 +100,135 @@ def test_push_sends_every_event_and_prints_the_summary(
         f"sent 30, rejected 0, failed 0 of 30 events to {QUEUE_URL}",
         "correlation id: run-1",
     ]
+
+
+def test_events_without_an_event_id_get_a_uuid7_and_the_summary_counts_them(
+    fake_sqs: FakeSqs, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given: one event with its own id, one without, one with a null id
+    own = event_dict()
+    missing = {k: v for k, v in event_dict().items() if k != "event_id"}
+    null = {**event_dict(), "event_id": None}
+    path = _write_lines(tmp_path / "events.jsonl", [json.dumps(e) for e in (own, missing, null)])
+
+    code = main(["push", str(path), "--queue-url", QUEUE_URL, "--correlation-id", "c"])
+
+    assert code == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"sent 3, rejected 0, failed 0 of 3 events to {QUEUE_URL}",
+        "assigned 2 event ids (events without one get a new UUIDv7, as at ingest)",
+        "correlation id: c",
+    ]
+    ids = {body["event_id"] for body in fake_sqs.bodies}
+    assert own["event_id"] in ids
+    assigned = [uuid.UUID(i) for i in ids - {own["event_id"]}]
+    assert [i.version for i in assigned] == [7, 7]
+
+
+def test_dry_run_says_how_many_events_would_get_an_id(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    missing = {k: v for k, v in event_dict().items() if k != "event_id"}
+    path = _write_lines(tmp_path / "events.jsonl", [json.dumps(missing), json.dumps(event_dict())])
+
+    code = main(["push", str(path), "--dry-run"])
+
+    assert code == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "dry run: 2 valid, 0 rejected of 2 events; nothing sent",
+        "1 events have no event_id: a push gives each a new UUIDv7, as ingest does",
+    ]
+
+
+def test_skip_validation_sends_an_event_without_id_as_it_is(fake_sqs: FakeSqs, tmp_path: Path) -> None:
+    missing = {k: v for k, v in event_dict().items() if k != "event_id"}
+    path = _write_lines(tmp_path / "events.jsonl", [json.dumps(missing)])
+
+    code = main(["push", str(path), "--queue-url", QUEUE_URL, "--skip-validation"])
+
+    assert code == 0
+    assert fake_sqs.bodies == [missing]
+
+
+def test_a_bad_json_line_is_rejected_by_number_and_the_rest_still_go(
+    fake_sqs: FakeSqs, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = [event_dict(), event_dict()]
+    path = _write_lines(tmp_path / "events.jsonl", [json.dumps(good[0]), "{oops}", json.dumps(good[1])])
+
+    code = main(["push", str(path), "--queue-url", QUEUE_URL, "--correlation-id", "c"])
+
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.out.splitlines() == [
+        f"sent 2, rejected 1, failed 0 of 3 events to {QUEUE_URL}",
+        "rejected:",
+        "  1 x bad JSON: Expecting property name enclosed in double quotes (line 2)",
+        "correlation id: c",
+    ]
+    assert captured.err == ""
+    assert sorted(b["event_id"] for b in fake_sqs.bodies) == sorted(e["event_id"] for e in good)
+
+
+def test_a_broken_json_array_sends_what_came_before_and_says_where_it_stopped(
+    fake_sqs: FakeSqs, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = [event_dict(), event_dict()]
+    path = tmp_path / "events.json"
+    path.write_text(json.dumps(good)[:-1] + ', {"event_id": ]', encoding="utf-8")
+
+    code = main(["push", str(path), "--queue-url", QUEUE_URL, "--correlation-id", "c"])
+
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.out.splitlines()[0] == f"sent 2, rejected 0, failed 0 of 2 events to {QUEUE_URL}"
+    assert captured.err.splitlines() == [
+        (
+            f"error: {path}: bad JSON in the array after event 1 (near byte {path.stat().st_size}): "
+            "parse error: unallowed token at this point in JSON text; the input was read up to there"
+        )
+    ]
+    assert len(fake_sqs.bodies) == 2
+
+
+def test_push_streams_sending_before_the_input_is_read_through(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given: 5,000 events (~1.3 MB) on stdin, and a queue that notes how far stdin was read at its first call
+    stdin = io.BytesIO(b"".join(json.dumps(event_dict()).encode() + b"\n" for _ in range(5_000)))
+    read_at_first_send: list[int] = []
+    fake = FakeSqs(on_send=lambda: read_at_first_send.append(stdin.tell()) if not read_at_first_send else None)
+    monkeypatch.setattr(push_module, "sqs_client", lambda **_: fake)
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(stdin))
+
+    code = main(["push", "-", "--queue-url", QUEUE_URL])
+
+    # then: everything was sent, and the first request went out when a small part of the input had been read
+    assert code == 0
+    assert capsys.readouterr().out.startswith(f"sent 5000, rejected 0, failed 0 of 5000 events to {QUEUE_URL}")
+    assert len(fake.bodies) == 5_000
+    assert read_at_first_send[0] < len(stdin.getvalue()) / 4
+
+
+def test_concurrency_is_bounded_by_the_option(monkeypatch: pytest.MonkeyPatch) -> None:
+    # given: a queue that counts the requests running at once, each taking a moment
+    running, peak, lock = [0], [0], threading.Lock()
+    release = threading.Event()
+
+    def on_send() -> None:
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        release.wait(0.02)
+        with lock:
+            running[0] -= 1
+
+    fake = FakeSqs(on_send=on_send)
+    monkeypatch.setattr(push_module, "sqs_client", lambda **_: fake)
+    monkeypatch.setenv("SLUICE_PUSH_CONCURRENCY", "3")
+
+    code = main(["push", "--generate", "200", "--seed", "1", "--queue-url", QUEUE_URL])
+
+    assert (code, fake.calls, len(fake.bodies)) == (0, 20, 200)
+    assert peak[0] == 3
 
 
 def test_a_missing_queue_is_one_line_before_anything_is_sent(
@@ -152,6 +249,19 @@ def test_a_missing_queue_is_one_line_before_anything_is_sent(
     assert capsys.readouterr().err.splitlines() == ["error: queue does not exist: The specified queue does not exist."]
 
 
+def test_a_missing_file_is_one_line_with_a_hint_for_a_value_given_to_a_flag(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+
+    code = main(["push", "--dry-run", "true"])
+
+    assert code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "error: cannot read events: true: no such file (--dry-run and --skip-validation are flags: they take no value)"
+    ]
+
+
 def test_check_queue_classifies_throttling_as_transient(client: Any) -> None:
     with Stubber(client) as stub:
         stub.add_client_error("get_queue_attributes", "RequestThrottled", "slow down", 400)
@@ -169,23 +279,37 @@ def test_check_queue_classifies_a_missing_queue(client: Any) -> None:
 def test_summary_groups_reasons_with_examples() -> None:
     naive = InvalidMessageError.single("occurred_at", "Input should have timezone info")
     down = QueueUnavailableError("queue endpoint unreachable")
-    receipt = PublishReceipt(
-        (
-            EventResult(0, "a", EventStatus.QUEUED, message_id="m-0"),
-            EventResult(1, "b", EventStatus.REJECTED, error=naive),
-            EventResult(2, "c", EventStatus.REJECTED, error=naive),
-            EventResult(3, "d", EventStatus.FAILED, error=down),
-        )
-    )
+    tally = PushTally(noun="line")
+    for result in (
+        EventResult(1, "a", EventStatus.QUEUED, message_id="m-0"),
+        EventResult(2, "b", EventStatus.REJECTED, error=naive),
+        EventResult(3, "c", EventStatus.REJECTED, error=naive),
+        EventResult(4, "d", EventStatus.FAILED, error=down),
+    ):
+        tally.record(result)
 
-    lines = summary_lines(receipt, ["line 1", "line 2", "line 3", "line 4"], destination="q")
-
-    assert lines == [
+    assert tally.summary(destination="q") == [
         "sent 1, rejected 2, failed 1 of 4 events to q",
         "rejected:",
         "  2 x occurred_at: Input should have timezone info (line 2, line 3)",
         "failed:",
         "  1 x queue_unavailable: queue endpoint unreachable (line 4)",
+    ]
+
+
+def test_summary_keeps_a_bounded_number_of_reasons(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(push_module, "REASONS_KEPT", 3)
+    tally = PushTally()
+    for index in range(10):
+        tally.record(EventResult(index, None, EventStatus.REJECTED, error=InvalidMessageError.single("f", f"r{index}")))
+
+    lines = tally.reason_lines(EventStatus.REJECTED)
+
+    assert lines[1:] == [
+        "  7 x other reasons (too many distinct ones to list) (event 3, event 4, event 5, ...)",
+        "  1 x f: r0 (event 0)",
+        "  1 x f: r1 (event 1)",
+        "  1 x f: r2 (event 2)",
     ]
 
 

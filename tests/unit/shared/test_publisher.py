@@ -176,11 +176,11 @@ def test_throttling_that_outlasts_the_retries_fails_the_events_without_losing_th
 
 
 def test_a_missing_queue_fails_the_rest_without_more_calls(client: Any) -> None:
-    # given: windows of 10 events; the first request says the queue does not exist
+    # given: 25 events; the first request (10 of them) says the queue does not exist
     with Stubber(client) as stub:
         stub.add_client_error("send_message_batch", "AWS.SimpleQueueService.NonExistentQueue", "no queue", 400)
 
-        receipt = _publisher(client, window_size=10).publish(_events(25))
+        receipt = _publisher(client).publish(_events(25))
 
         stub.assert_no_pending_responses()
     assert len(receipt.failed) == 25

@@ -1,108 +1,159 @@
-"""``sluice push``: send events from a file, stdin or the sample generator to the queue.
+"""``sluice push``: stream events from a file, stdin or the sample generator to the queue.
 
-Events go through the same publisher as the ingest function: each one is validated, only valid ones are
-sent (``SendMessageBatch``, failed entries retried), and a summary says what was sent, rejected (with
-reasons) and failed. The input is read and parsed completely before anything is sent, so a file with bad
-JSON sends nothing. Exit status: 0 all sent; 1 some could not be sent (queue trouble); 2 some were rejected
-(bad input), or a bad command line, file or configuration.
+Events go through the same publisher as the ingest function, and are read, validated and sent as they come:
+memory stays flat whatever the size of the input. An event without an ``event_id`` is given a new UUIDv7
+first, as the ingest function does. Only valid events are sent (``SendMessageBatch``, failed entries
+retried), with ``--concurrency`` requests in flight at once (a FIFO message group keeps its order). A
+progress bar shows the rate, and the ETA when the input's size is known. A summary says what was sent,
+rejected (with reasons and where) and failed, and how many ids were assigned.
+
+Exit status: 0 all sent; 1 some could not be sent (queue trouble); 2 some were rejected (bad input), a JSON
+array broke off, or a bad command line, file or configuration.
 """
 
 from __future__ import annotations
 
-import json
-import sys
+import time
 import uuid
-from collections import Counter
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from itertools import chain
 from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.text import Text
 
 from sluice_cli.console import err, out
 from sluice_cli.generate import generate_events
+from sluice_cli.reader import EventReader, Unreadable, open_events
 from sluice_shared import environment as env
 from sluice_shared.aws import classify_boto_error, sqs_client
 from sluice_shared.errors import ConfigurationError, InvalidMessageError, MalformedMessageError, SluiceError
-from sluice_shared.publisher import (
-    DEFAULT_FIFO_GROUP_FIELD,
-    EventPublisher,
-    EventResult,
-    EventStatus,
-    PublishReceipt,
-)
+from sluice_shared.ids import lacks_event_id, with_event_id
+from sluice_shared.publisher import DEFAULT_FIFO_GROUP_FIELD, EventPublisher, EventResult, EventStatus
 from sluice_shared.settings import ContractSettings
 from sluice_shared.sqs import BatchSender
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable
 
     from mypy_boto3_sqs import SQSClient
 
-__all__ = ["EXIT_REJECTED", "EXIT_SEND_FAILED", "Input", "check_queue", "push", "read_events", "summary_lines"]
+__all__ = [
+    "DEFAULT_CONCURRENCY",
+    "EXIT_REJECTED",
+    "EXIT_SEND_FAILED",
+    "MAX_CONCURRENCY",
+    "PushTally",
+    "check_queue",
+    "push",
+    "push_events",
+]
 
 EXIT_SEND_FAILED: Final = 1
 EXIT_REJECTED: Final = 2
-# Below this many events the run is over before a progress bar would tell anyone anything.
-PROGRESS_MIN_EVENTS: Final = 200
+# SendMessageBatch calls in flight. Four keep a real SQS endpoint (tens of ms a call) busy without outrunning
+# validation on a small machine; tests/benchmarks/bench_push.py measures the gain.
+DEFAULT_CONCURRENCY: Final = 4
+# botocore keeps at most 10 connections per client (max_pool_connections): more calls would only queue for one.
+MAX_CONCURRENCY: Final = 10
 EXAMPLES_PER_REASON: Final = 3
 REASONS_SHOWN: Final = 20
+# Distinct reasons remembered per outcome: an input where every event fails differently stays bounded.
+REASONS_KEPT: Final = 1000
+OTHER_REASONS: Final = "other reasons (too many distinct ones to list)"
+# The progress bar is redrawn a few times a second at most: updating it for every event would cost more.
+PROGRESS_INTERVAL_SECONDS: Final = 0.1
 
 
-@dataclass(frozen=True, slots=True)
-class Input:
-    """Events to push, with where each came from (``line 7`` of a file, ``event 3`` of an array)."""
-
-    events: list[Any]
-    labels: list[str]
+@dataclass(slots=True)
+class _Reason:
+    count: int = 0
+    examples: list[int] = field(default_factory=list)
 
 
-def read_events(source: str) -> Input:
-    """Read a JSON Lines file, a JSON array file, or stdin (``-``); the format is taken from the first character.
+@dataclass(slots=True)
+class PushTally:
+    """Counts and a few examples per reason, kept as results stream in: never one entry per event."""
 
-    Raises:
-        ConfigurationError: the file cannot be read.
-        MalformedMessageError: the input is not UTF-8 or not valid JSON (naming the line).
-    """
-    name = "stdin" if source == "-" else source
-    try:
-        raw = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
-    except FileNotFoundError as exc:
-        raise ConfigurationError(f"cannot read events: {name}: no such file") from exc
-    except IsADirectoryError as exc:
-        raise ConfigurationError(f"cannot read events: {name} is a directory") from exc
-    except OSError as exc:
-        raise ConfigurationError(f"cannot read events: {name}: {exc.strerror or exc}") from exc
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise MalformedMessageError.single(None, f"{name}: not UTF-8 text (byte {exc.start})") from exc
-    if text.lstrip().startswith("["):
-        document = _loads(text, name, line=None)
-        return Input(document, [f"event {index}" for index in range(len(document))])
-    events: list[Any] = []
-    labels: list[str] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if line.strip():
-            events.append(_loads(line, name, line=number))
-            labels.append(f"line {number}")
-    return Input(events, labels)
+    noun: str = "event"
+    """What an example is called: ``line`` (JSON Lines, by line number) or ``event`` (by position)."""
+    queued: int = 0
+    rejected: int = 0
+    failed: int = 0
+    assigned: int = 0
+    """Events that had no ``event_id`` and were given one."""
+    stopped: MalformedMessageError | None = None
+    """Why reading stopped early (a JSON array that broke off), if it did."""
+    _reasons: dict[EventStatus, dict[str, _Reason]] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        """Events (and unreadable lines) accounted for."""
+        return self.queued + self.rejected + self.failed
+
+    def record(self, result: EventResult) -> None:
+        """Count one result; remember its reason, and the event as an example, when it was not queued."""
+        if result.status is EventStatus.QUEUED:
+            self.queued += 1
+            return
+        if result.status is EventStatus.REJECTED:
+            self.rejected += 1
+        else:
+            self.failed += 1
+        reasons = self._reasons.setdefault(result.status, {})
+        reason = _reason(result.error)
+        if reason not in reasons and len(reasons) >= REASONS_KEPT:
+            reason = OTHER_REASONS
+        entry = reasons.setdefault(reason, _Reason())
+        entry.count += 1
+        if len(entry.examples) < EXAMPLES_PER_REASON:
+            entry.examples.append(result.index)
+
+    def reject(self, number: int, error: InvalidMessageError) -> None:
+        """Count an input line that is not an event at all."""
+        self.record(EventResult(number, None, EventStatus.REJECTED, error=error))
+
+    def reason_lines(self, status: EventStatus) -> list[str]:
+        """``rejected:`` / ``failed:`` then each reason, most frequent first, with up to three examples."""
+        reasons = self._reasons.get(status)
+        if not reasons:
+            return []
+        lines = [f"{status.value}:"]
+        ranked = sorted(reasons.items(), key=lambda item: -item[1].count)
+        for reason, entry in ranked[:REASONS_SHOWN]:
+            examples = ", ".join(f"{self.noun} {index}" for index in entry.examples)
+            more = ", ..." if entry.count > len(entry.examples) else ""
+            lines.append(f"  {entry.count} x {reason} ({examples}{more})")
+        if len(ranked) > REASONS_SHOWN:
+            lines.append(f"  ... and {len(ranked) - REASONS_SHOWN} other reasons")
+        return lines
+
+    def summary(self, *, destination: str) -> list[str]:
+        """The end-of-run summary: counts, ids assigned, then each rejection and failure reason."""
+        counts = f"sent {self.queued}, rejected {self.rejected}, failed {self.failed}"
+        lines = [f"{counts} of {self.total} events to {destination}"]
+        if self.assigned:
+            lines.append(f"assigned {self.assigned} event ids (events without one get a new UUIDv7, as at ingest)")
+        return [*lines, *self.reason_lines(EventStatus.REJECTED), *self.reason_lines(EventStatus.FAILED)]
 
 
-def _loads(text: str, name: str, *, line: int | None) -> Any:
-    try:
-        return json.loads(text, parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
-        where = f"line {line if line is not None else exc.lineno}, column {exc.colno}"
-        raise MalformedMessageError.single(None, f"{name}: bad JSON at {where}: {exc.msg}") from exc
-    except ValueError as exc:
-        raise MalformedMessageError.single(None, f"{name}: bad JSON at line {line or '?'}: {exc}") from exc
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON value")
+def _reason(error: SluiceError | None) -> str:
+    if error is None:
+        return "unknown"
+    if isinstance(error, InvalidMessageError):
+        return "; ".join(str(item) for item in error.errors)
+    return f"{error.code}: {error.message}"
 
 
 def check_queue(client: SQSClient, queue_url: str) -> None:
@@ -118,101 +169,156 @@ def check_queue(client: SQSClient, queue_url: str) -> None:
         raise classify_boto_error(exc) from exc
 
 
-def summary_lines(receipt: PublishReceipt, labels: Sequence[str], *, destination: str) -> list[str]:
-    """The end-of-run summary: counts, then each rejection and failure reason with a few examples."""
-    counts = f"sent {len(receipt.queued)}, rejected {len(receipt.rejected)}, failed {len(receipt.failed)}"
-    lines = [f"{counts} of {len(receipt.results)} events to {destination}"]
-    for title, results in (("rejected", receipt.rejected), ("failed", receipt.failed)):
-        lines.extend(_reasons(title, results, labels))
-    return lines
+@dataclass(slots=True)
+class _Input:
+    """Numbered events to push, what an example is called, and how far through the input the run is."""
+
+    events: Iterable[tuple[int, Any]]
+    noun: str
+    total: int | None
+    """Known size: bytes of a file, or the count of generated events; None for a pipe."""
+    position: Callable[[], int]
+    """Progress towards ``total``: bytes read, or events settled when ``total`` counts events."""
 
 
-def _reasons(title: str, results: Sequence[EventResult], labels: Sequence[str]) -> list[str]:
-    if not results:
-        return []
-    by_reason: dict[str, list[EventResult]] = {}
+def push_events(
+    publisher: EventPublisher,
+    source: _Input,
+    tally: PushTally,
+    *,
+    validate: bool,
+    correlation_id: str | None,
+    max_in_flight: int,
+    on_result: Callable[[EventResult], None] | None = None,
+) -> PushTally:
+    """Stream ``source`` through ``publisher`` into ``tally``: assign missing ids, count every result."""
+    results = publisher.stream(
+        _feed(source.events, tally, assign_ids=validate),
+        correlation_id=correlation_id,
+        validate=validate,
+        max_in_flight=max_in_flight,
+    )
     for result in results:
-        by_reason.setdefault(_reason(result.error), []).append(result)
-    lines = [f"{title}:"]
-    ranked = Counter({reason: len(items) for reason, items in by_reason.items()}).most_common()
-    for reason, count in ranked[:REASONS_SHOWN]:
-        examples = ", ".join(labels[r.index] for r in by_reason[reason][:EXAMPLES_PER_REASON])
-        more = ", ..." if count > EXAMPLES_PER_REASON else ""
-        lines.append(f"  {count} x {reason} ({examples}{more})")
-    if len(ranked) > REASONS_SHOWN:
-        lines.append(f"  ... and {len(ranked) - REASONS_SHOWN} other reasons")
-    return lines
+        tally.record(result)
+        if on_result is not None:
+            on_result(result)
+    return tally
 
 
-def _reason(error: SluiceError | None) -> str:
-    if error is None:
-        return "unknown"
-    if isinstance(error, InvalidMessageError):
-        return "; ".join(str(item) for item in error.errors)
-    return f"{error.code}: {error.message}"
+def _feed(events: Iterable[tuple[int, Any]], tally: PushTally, *, assign_ids: bool) -> Iterator[tuple[int, Any]]:
+    """The events the publisher sees: unreadable lines counted as rejected, missing ids assigned."""
+    try:
+        for number, event in events:
+            if isinstance(event, Unreadable):
+                tally.reject(number, event.error)
+            elif assign_ids and lacks_event_id(event):
+                tally.assigned += 1
+                yield number, with_event_id(event)
+            else:
+                yield number, event
+    except MalformedMessageError as exc:  # a JSON array broke off: what came before it is still sent
+        tally.stopped = exc
 
 
 class _RateColumn(ProgressColumn):
-    """Events per second."""
+    """Events settled and events per second."""
 
     def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text(f"{speed:,.0f} events/s" if speed else "- events/s")
+        events = int(task.fields.get("events", 0))
+        elapsed = task.finished_time or task.elapsed or 0.0
+        rate = f"{events / elapsed:,.0f} events/s" if elapsed > 0 and events else "- events/s"
+        return Text(f"{events:,} events  {rate}")
 
 
-def _progress(total: int) -> Progress:
-    return Progress(
-        TextColumn("pushing"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        _RateColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        disable=total < PROGRESS_MIN_EVENTS,
+class _ProgressBar:
+    """A progress bar on stderr (only when it is a terminal), redrawn at most every 0.1 s."""
+
+    def __init__(self, source: _Input, *, label: str) -> None:
+        self._source = source
+        self._progress = Progress(
+            TextColumn(label),
+            BarColumn(),
+            _RateColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),  # shown only when the total is known
+            console=err,
+            disable=not err.is_terminal,
+        )
+        self._task = self._progress.add_task(label, total=source.total, events=0)
+        self._events = 0
+        self._next_draw = 0.0
+
+    def __enter__(self) -> _ProgressBar:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._draw()
+        self._progress.stop()
+
+    def advance(self, _result: EventResult) -> None:
+        self._events += 1
+        now = time.monotonic()
+        if now >= self._next_draw:
+            self._next_draw = now + PROGRESS_INTERVAL_SECONDS
+            self._draw()
+
+    def _draw(self) -> None:
+        self._progress.update(self._task, completed=self._source.position(), events=self._events)
+
+
+def _input(reader: EventReader | None, generate: int | None, ratios: tuple[float, float], seed: int | None) -> _Input:
+    if reader is not None:
+        return _Input(reader, reader.noun, reader.size, lambda: reader.bytes_read)
+    assert generate is not None  # noqa: S101 - the command checks that exactly one source is given
+    invalid, duplicate = ratios
+    generated = generate_events(generate, invalid_ratio=invalid, duplicate_ratio=duplicate, seed=seed)
+    try:
+        first = next(generated, None)  # the generator checks its ratios on its first step
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    handed_over = [0]
+
+    def numbered() -> Iterator[tuple[int, Any]]:
+        for index, event in enumerate(chain([] if first is None else [first], generated)):
+            handed_over[0] = index + 1
+            yield index, event
+
+    return _Input(numbered(), "event", generate, lambda: handed_over[0])
+
+
+def _dry_run(publisher: EventPublisher, source: _Input, *, validate: bool) -> int:
+    tally = PushTally(noun=source.noun)
+    with _ProgressBar(source, label="validating") as bar:
+        for number, event in _feed(source.events, tally, assign_ids=validate):
+            try:
+                publisher.prepare(event, validate=validate)
+            except InvalidMessageError as exc:
+                result = EventResult(number, None, EventStatus.REJECTED, error=exc)
+            else:
+                result = EventResult(number, None, EventStatus.QUEUED)
+            tally.record(result)
+            bar.advance(result)
+    out.print(
+        f"dry run: {tally.queued} valid, {tally.rejected} rejected of {tally.total} events; nothing sent", markup=False
     )
-
-
-def _load(source: str | None, generate: int | None, invalid: float, duplicate: float, seed: int | None) -> Input:
-    if (source is None) == (generate is None):
-        raise typer.BadParameter("give a FILE (or '-' for stdin), or --generate N, but not both")
-    if generate is not None:
-        try:
-            events = list(generate_events(generate, invalid_ratio=invalid, duplicate_ratio=duplicate, seed=seed))
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc)) from exc
-        return Input(events, [f"event {index}" for index in range(len(events))])
-    assert source is not None  # noqa: S101 - narrowed by the check above
-    return read_events(source)
-
-
-def _dry_run(publisher: EventPublisher, loaded: Input, *, validate: bool) -> int:
-    rejected: list[EventResult] = []
-    for index, event in enumerate(loaded.events):
-        try:
-            publisher.prepare(event, validate=validate)
-        except InvalidMessageError as exc:
-            rejected.append(EventResult(index, None, EventStatus.REJECTED, error=exc))
-    valid = len(loaded.events) - len(rejected)
-    out.print(f"dry run: {valid} valid, {len(rejected)} rejected of {len(loaded.events)} events; nothing sent")
-    for line in _reasons("rejected", rejected, loaded.labels):
+    if tally.assigned:
+        out.print(f"{tally.assigned} events have no event_id: a push gives each a new UUIDv7, as ingest does")
+    for line in tally.reason_lines(EventStatus.REJECTED):
         out.print(line, markup=False)
-    return EXIT_REJECTED if rejected else 0
+    _report_stop(tally)
+    return EXIT_REJECTED if tally.rejected or tally.stopped else 0
 
 
-def _send(publisher: EventPublisher, loaded: Input, *, validate: bool, correlation_id: str) -> PublishReceipt:
-    with _progress(len(loaded.events)) as progress:
-        task = progress.add_task("push", total=len(loaded.events))
-
-        def advance(results: Sequence[EventResult]) -> None:
-            progress.advance(task, len(results))
-
-        return publisher.publish(loaded.events, correlation_id=correlation_id, validate=validate, on_progress=advance)
+def _report_stop(tally: PushTally) -> None:
+    if tally.stopped is not None:
+        err.print(f"error: {tally.stopped.reason}; the input was read up to there", markup=False)
 
 
 def push(  # noqa: PLR0917 - Typer maps each parameter to an option
     source: Annotated[
         str | None,
-        typer.Argument(metavar="[FILE|-]", help="JSON Lines or JSON array file of events; '-' reads stdin."),
+        typer.Argument(metavar="FILE|-", help="JSON Lines or JSON array file of events; '-' reads stdin."),
     ] = None,
     queue_url: Annotated[
         str | None, typer.Option("--queue-url", envvar=env.QUEUE_URL, show_envvar=True, help="The SQS queue URL.")
@@ -231,8 +337,22 @@ def push(  # noqa: PLR0917 - Typer maps each parameter to an option
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate only; send nothing.")] = False,
     skip_validation: Annotated[
         bool,
-        typer.Option("--skip-validation", help="Send events as they are (to exercise the consumer's DLQ path)."),
+        typer.Option(
+            "--skip-validation",
+            help="Send events exactly as they are, no id assigned (to exercise the consumer's DLQ path).",
+        ),
     ] = False,
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            "--concurrency",
+            min=1,
+            max=MAX_CONCURRENCY,
+            envvar=env.PUSH_CONCURRENCY,
+            show_envvar=True,
+            help="SendMessageBatch requests in flight at once (a FIFO message group still goes in order).",
+        ),
+    ] = DEFAULT_CONCURRENCY,
     fifo_group_field: Annotated[
         str,
         typer.Option(
@@ -251,10 +371,11 @@ def push(  # noqa: PLR0917 - Typer maps each parameter to an option
     ] = None,
     region: Annotated[str | None, typer.Option("--region", help="AWS region (default: boto3's).")] = None,
 ) -> None:
-    """Validate events and send the valid ones to the queue; print what was sent, rejected and failed."""
+    """Validate events and send the valid ones to the queue as they are read; print what was sent, rejected, failed."""
     if (invalid_ratio or duplicate_ratio or seed is not None) and generate is None:
         raise typer.BadParameter("--invalid-ratio, --duplicate-ratio and --seed go with --generate")
-    loaded = _load(source, generate, invalid_ratio, duplicate_ratio, seed)
+    if (source is None) == (generate is None):
+        raise typer.BadParameter("give a FILE (or '-' for stdin), or --generate N, but not both")
     settings = ContractSettings()
     validate = not skip_validation
 
@@ -266,25 +387,36 @@ def push(  # noqa: PLR0917 - Typer maps each parameter to an option
             fifo_group_field=fifo_group_field,
         )
 
-    if dry_run:
-        # No client is built: BatchSender creates one on its first send, which a dry run never makes.
-        code = _dry_run(publisher_for(BatchSender(queue_url or "")), loaded, validate=validate)
-        raise typer.Exit(code)
-    if not queue_url:
-        raise ConfigurationError(f"no queue: pass --queue-url or set {env.QUEUE_URL}")
-    try:
-        client = sqs_client(endpoint_url=endpoint_url, region_name=region)
-    except ValueError as exc:  # botocore validates the endpoint URL while building the client
-        raise ConfigurationError(f"invalid endpoint URL {endpoint_url!r}: {exc}") from exc
-    check_queue(client, queue_url)
-    correlation_id = correlation_id or str(uuid.uuid4())
-    receipt = _send(
-        publisher_for(BatchSender(queue_url, client=client)), loaded, validate=validate, correlation_id=correlation_id
-    )
-    for line in summary_lines(receipt, loaded.labels, destination=queue_url):
+    opened: AbstractContextManager[EventReader | None] = open_events(source) if source else nullcontext()
+    with opened as reader:
+        events = _input(reader, generate, (invalid_ratio, duplicate_ratio), seed)
+        if dry_run:
+            # No client is built: BatchSender creates one on its first send, which a dry run never makes.
+            raise typer.Exit(_dry_run(publisher_for(BatchSender(queue_url or "")), events, validate=validate))
+        if not queue_url:
+            raise ConfigurationError(f"no queue: pass --queue-url or set {env.QUEUE_URL}")
+        try:
+            client = sqs_client(endpoint_url=endpoint_url, region_name=region)
+        except ValueError as exc:  # botocore validates the endpoint URL while building the client
+            raise ConfigurationError(f"invalid endpoint URL {endpoint_url!r}: {exc}") from exc
+        check_queue(client, queue_url)
+        correlation_id = correlation_id or str(uuid.uuid4())
+        tally = PushTally(noun=events.noun)
+        with _ProgressBar(events, label="pushing") as bar:
+            push_events(
+                publisher_for(BatchSender(queue_url, client=client)),
+                events,
+                tally,
+                validate=validate,
+                correlation_id=correlation_id,
+                max_in_flight=concurrency,
+                on_result=bar.advance,
+            )
+    for line in tally.summary(destination=queue_url):
         out.print(line, markup=False)
     out.print(f"correlation id: {correlation_id}", markup=False)
-    if receipt.failed:
+    _report_stop(tally)
+    if tally.failed:
         raise typer.Exit(EXIT_SEND_FAILED)
-    if receipt.rejected:
+    if tally.rejected or tally.stopped:
         raise typer.Exit(EXIT_REJECTED)
