@@ -33,7 +33,7 @@ def test_new_ids_are_uuid7_and_time_ordered() -> None:
 
 
 def test_the_id_goes_first_and_the_event_is_not_changed() -> None:
-    event = {"event_type": "x", "event_id": None, "payload": {}}
+    event: dict[str, Any] = {"event_type": "x", "event_id": None, "payload": {}}
     given = uuid.UUID("0190d6a4-0000-7000-8000-000000000001")
 
     assert list(with_event_id(event, given).items()) == [
