@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import aws_cdk as cdk
@@ -27,7 +28,8 @@ from sluice_shared.errors import ConfigurationError, SluiceError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
-    from pathlib import Path
+
+    from aws_cdk import cx_api
 
 __all__ = [
     "ALARM_DESTINATION_CONTEXT_KEY",
@@ -38,6 +40,7 @@ __all__ = [
     "load_cdk_context",
     "main",
     "stack_name",
+    "written_templates",
 ]
 
 ARCH_CONTEXT_KEY: Final = "sluice:arch"
@@ -139,15 +142,28 @@ def create_app(
     return app
 
 
-def main(cdk_json: Path) -> int:
-    """Synthesize the app described by ``cdk_json`` into ``cdk.out``; one line on stderr on failure."""
+def main(cdk_json: Path, *, code: Callable[[], LambdaCode] | None = None) -> int:
+    """Synthesize the app described by ``cdk_json`` into ``cdk.out``, say where each template went on stderr.
+
+    ``code`` replaces the built assets (tests). One line on stderr and exit 2 on failure.
+    """
     # Under the CLI, CDK_OUTDIR names the assembly it reads; a plain run (`make synth`) writes cdk/cdk.out
     # instead of App's default, a temporary directory.
     outdir = None if CdkSettings().cdk_outdir else str(cdk_json.parent / "cdk.out")
     try:
-        app = create_app(context=load_cdk_context(cdk_json), outdir=outdir)
-        app.synth()
+        app = create_app(context=load_cdk_context(cdk_json), code=code, outdir=outdir)
+        assembly = app.synth()
     except SluiceError as exc:
         print(f"sluice-cdk: {exc}", file=sys.stderr)  # noqa: T201 - the app's command-line error
         return 2
+    for line in written_templates(assembly):
+        print(line, file=sys.stderr)  # noqa: T201 - what the app did, on stderr as the cdk CLI expects
     return 0
+
+
+def written_templates(assembly: cx_api.CloudAssembly) -> list[str]:
+    """Where the synthesis wrote each stack's template (absolute paths) and the assembly to deploy from."""
+    stacks = sorted(assembly.stacks, key=lambda stack: stack.stack_name)
+    lines = [f"sluice-cdk: templates written to {Path(assembly.directory).resolve()}"]
+    lines += [f"  {stack.stack_name}: {Path(stack.template_full_path).resolve()}" for stack in stacks]
+    return lines

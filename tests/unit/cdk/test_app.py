@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -90,3 +91,21 @@ def test_malformed_payload_registry_context_is_refused() -> None:
 def test_alarm_destination_that_is_neither_emails_a_topic_nor_none_is_refused() -> None:
     with pytest.raises(ConfigurationError, match=r"alarm destination 'pager': expected email addresses"):
         create_app(context={**CDK_CONTEXT, "sluice:alarm-destination": "pager"}, code=inline_code)
+
+
+def test_synth_says_where_it_wrote_each_template(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given: the project's cdk.json context, one stage, in a directory of its own
+    monkeypatch.delenv("CDK_OUTDIR", raising=False)
+    cdk_json = tmp_path / "cdk.json"
+    cdk_json.write_text(json.dumps({"context": {**CDK_CONTEXT, "sluice:stages": "dev"}}))
+
+    assert main(cdk_json, code=inline_code) == 0
+
+    template = tmp_path / "cdk.out" / "Sluice-dev.template.json"
+    assert template.is_file()
+    assert capsys.readouterr().err.splitlines() == [
+        f"sluice-cdk: templates written to {tmp_path / 'cdk.out'}",
+        f"  Sluice-dev: {template}",
+    ]
