@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
+from typing import Any
 
 import pytest
 
-from sluice_cli.local.commands import _StopSignals
+from sluice_cli.app import main
+from sluice_cli.local import commands
+from sluice_cli.local.commands import STOPPED, _StopSignals
 from sluice_cli.local.demo import DemoReport, RequestOutcome, request_outcome
 
 
@@ -63,3 +67,49 @@ def test_a_signal_once_running_requests_a_graceful_stop_and_a_second_one_interru
     assert signals.requested.is_set()
     with pytest.raises(KeyboardInterrupt):
         signals.handle(2, None)
+
+
+class _FakePipeline:
+    """Stands in for LocalPipeline in the demo command: nothing starts, the report is scripted."""
+
+    database_kind = "fake"
+    ingest_url = "http://127.0.0.1:1"
+    stopped = False
+
+    def __init__(self, _config: Any) -> None:
+        pass
+
+    def __enter__(self) -> _FakePipeline:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        _FakePipeline.stopped = True
+
+
+def test_demo_reads_end_to_end_speed_as_the_emulators_and_the_handler_speed_as_the_consumers(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given: a run that stored 100 events in 2 s, while the handler spent 0.01 s on 120 records
+    report = DemoReport(sent=100, requests=2, accepted=100, distinct_accepted=100, stored=100, seconds=2.0)
+    report.handler_records, report.handler_batches, report.handler_seconds = 120, 12, 0.01
+    report.latencies_ms = [10.0, 20.0]
+    monkeypatch.setattr(commands, "LocalPipeline", _FakePipeline)
+    monkeypatch.setattr(commands, "run_demo", lambda *_, **__: report)
+
+    # when
+    code = main(["local", "demo", "--events", "3"])
+
+    # then
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert code == 0
+    rows = {line.split()[0]: re.sub(r"\s+", " ", line.strip()) for line in lines if line.startswith("  ")}
+    assert rows["throughput"] == (
+        "throughput 50/s stored, 2.0 s to a drained queue: the pace of the local SQS emulator (moto), not Sluice's"
+    )
+    assert rows["consumer"] == (
+        "consumer handler 12,000/s records per second inside the consumer handler, this run "
+        "(120 records, 12 batches, 0.01 s of handler time)"
+    )
+    assert _FakePipeline.stopped
+    assert captured.err.splitlines()[-1] == STOPPED

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from typing import TYPE_CHECKING
 
@@ -228,3 +229,25 @@ def test_config_from_topology_takes_batch_size_window_and_function_timeout():
     assert config == PollerConfig(
         batch_size=50, batching_window_seconds=1, function_timeout_seconds=3, max_concurrency=4
     )
+
+
+def test_time_inside_the_handler_is_counted_apart_from_polling_and_deleting():
+    # given: a handler that takes 50 ms for a batch of 5
+    messages = [sqs_message() for _ in range(5)]
+    queue = FakeQueue(script=[messages])
+
+    def handler(event, _context):
+        time.sleep(0.05)
+        return {"batchItemFailures": []}
+
+    source = EventSource(queue, handler, PollerConfig(batch_size=10))
+
+    # when
+    report = source.poll_once()
+
+    # then: the handler's own time is reported, and the rate is records per second of it
+    assert report is not None
+    stats = source.stats
+    assert 0.05 <= report.handler_seconds <= report.duration_seconds + 0.001
+    assert stats.handler_seconds == report.handler_seconds
+    assert stats.handler_rate == pytest.approx(5 / report.handler_seconds)

@@ -125,6 +125,11 @@ class DemoReport:
     poison_sent: int = 0
     dead_letters: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
+    handler_records: int = 0
+    """Records the consumer handler was invoked with (poison and redeliveries included)."""
+    handler_batches: int = 0
+    handler_seconds: float = 0.0
+    """Time spent inside the consumer handler, summed over its invocations."""
     latencies_ms: list[float] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -140,8 +145,13 @@ class DemoReport:
 
     @property
     def throughput(self) -> float:
-        """Events stored per second, from the first request to the drained queue."""
+        """Events stored per second, from the first request to the drained queue (the local SQS sets the pace)."""
         return self.stored / self.seconds if self.seconds else 0.0
+
+    @property
+    def handler_rate(self) -> float:
+        """Records per second of consumer handler time: the consumer's own speed in this run."""
+        return self.handler_records / self.handler_seconds if self.handler_seconds else 0.0
 
     def percentiles(self) -> dict[int, float]:
         """End-to-end latency percentiles in milliseconds (request sent -> row committed)."""
@@ -272,6 +282,9 @@ def run_demo(
         run.close()
     pipeline.wait_until_drained(plan.drain_timeout_seconds)
     run.report.seconds = time.monotonic() - started
+    stats = pipeline.event_source.stats
+    run.report.handler_records, run.report.handler_batches = stats.records, stats.batches
+    run.report.handler_seconds = stats.handler_seconds
     _reconcile(run.report, pipeline, run.accepted_ids, run.sent_at)
     return run.report
 

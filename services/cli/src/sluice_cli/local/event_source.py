@@ -115,6 +115,8 @@ class BatchReport:
     verdict: BatchVerdict
     not_deleted: tuple[str, ...] = ()
     duration_seconds: float = 0.0
+    handler_seconds: float = 0.0
+    """Time spent inside the handler alone (the rest of ``duration_seconds`` is deleting)."""
 
 
 @dataclass(slots=True)
@@ -129,6 +131,13 @@ class EventSourceStats:
     delete_errors: int = 0
     released: int = 0
     in_flight_batches: int = 0
+    handler_seconds: float = 0.0
+    """Time spent inside the handler, summed over batches (concurrent batches each count their own)."""
+
+    @property
+    def handler_rate(self) -> float:
+        """Records per second of handler time: the consumer's own speed, whatever the queue around it."""
+        return self.records / self.handler_seconds if self.handler_seconds > 0 else 0.0
 
     def snapshot(self) -> EventSourceStats:
         """A copy that later batches do not change."""
@@ -332,7 +341,7 @@ class EventSource:
         with self._lock:
             self._stats.in_flight_batches += 1
         try:
-            verdict = self._call(batch, context, message_ids, name)
+            verdict, handled = self._call(batch, context, message_ids, name)
             by_id = {item.message["MessageId"]: item.message for item in batch}
             not_deleted = self._delete([by_id[mid] for mid in verdict.succeeded], name)
         finally:
@@ -344,26 +353,31 @@ class EventSource:
             verdict=verdict,
             not_deleted=tuple(not_deleted),
             duration_seconds=self._clock() - started,
+            handler_seconds=handled,
         )
         self._record(report)
         return report
 
     def _call(
         self, batch: list[_Received], context: LocalLambdaContext, message_ids: list[str], name: str
-    ) -> BatchVerdict:
+    ) -> tuple[BatchVerdict, float]:
+        """The batch's verdict, and the seconds spent inside the handler."""
         event = lambda_event([item.record for item in batch])
+        started = time.perf_counter()
         try:
             response = self.handler(event, context)
         except Exception as exc:  # Lambda: a function error fails the whole batch
+            handled = time.perf_counter() - started
             logger.exception("%s: handler raised; the whole batch of %d will be redelivered", name, len(batch))
-            return BatchVerdict.whole_batch_failed(message_ids, f"function error: {type(exc).__name__}: {exc}")
+            return BatchVerdict.whole_batch_failed(message_ids, f"function error: {type(exc).__name__}: {exc}"), handled
+        handled = time.perf_counter() - started
         if context.timed_out:
             timeout = self.config.function_timeout_seconds
-            return BatchVerdict.whole_batch_failed(message_ids, f"function timed out after {timeout:g} s")
+            return BatchVerdict.whole_batch_failed(message_ids, f"function timed out after {timeout:g} s"), handled
         verdict = settle_response(response, message_ids)
         if verdict.batch_error is not None:
             logger.error("%s: %s; the whole batch of %d will be redelivered", name, verdict.batch_error, len(batch))
-        return verdict
+        return verdict, handled
 
     def _delete(self, messages: list[MessageTypeDef], name: str) -> list[str]:
         if not messages:
@@ -391,6 +405,7 @@ class EventSource:
             self._stats.deleted += len(report.verdict.succeeded) - len(report.not_deleted)
             self._stats.failed_records += len(report.verdict.failed)
             self._stats.delete_errors += len(report.not_deleted)
+            self._stats.handler_seconds += report.handler_seconds
             if report.verdict.batch_error is not None:
                 self._stats.batch_errors[_error_kind(report.verdict.batch_error)] += 1
         if self._on_batch is not None:
