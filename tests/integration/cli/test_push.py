@@ -15,8 +15,11 @@ from sluice_shared.catalog import CATALOG_REGISTRY, default_registry
 from sluice_shared.contract import validate_event
 from sluice_shared.errors import InvalidMessageError
 from tests.integration.ingest.drain import Drainer
+from tests.support.factories import event_dict
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from mypy_boto3_sqs import SQSClient
 
 CLOSED_PORT_ENDPOINT = "http://127.0.0.1:9"  # the discard port: nothing listens on loopback
@@ -131,3 +134,48 @@ def test_missing_credentials_is_one_line_and_exit_2(
     assert capsys.readouterr().err.splitlines() == [
         "error: no usable AWS credentials for the queue: Unable to locate credentials"
     ]
+
+
+def test_fifo_push_keeps_each_group_in_order_with_sends_in_flight_together(
+    sqs_endpoint: str, sqs_client: SQSClient, unique_name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given: 300 events over 6 message groups, interleaved, in a JSON Lines file
+    queue_url = sqs_client.create_queue(QueueName=f"{unique_name}.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+    events = [event_dict(source=f"group-{i % 6}", payload={"order_id": f"o-{i}", "reason": "x"}) for i in range(300)]
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(event) + "\n" for event in events), encoding="utf-8")
+
+    # when: pushed with 4 SendMessageBatch calls in flight
+    with Drainer(sqs_client, queue_url, attributes=True) as drainer:
+        argv = ["push", str(path), "--queue-url", queue_url, "--endpoint-url", sqs_endpoint, "--concurrency", "4"]
+        code = main(argv)
+        drainer.wait_for(300)
+
+    # then: every event arrived once, and each group in the order of the file
+    assert code == 0
+    assert capsys.readouterr().out.splitlines()[0] == f"sent 300, rejected 0, failed 0 of 300 events to {queue_url}"
+    received: dict[str, list[str]] = {}
+    for message in drainer.messages:
+        body = json.loads(message["Body"])
+        assert message["Attributes"]["MessageGroupId"] == body["source"]
+        received.setdefault(body["source"], []).append(body["payload"]["order_id"])
+    expected: dict[str, list[str]] = {}
+    for event in events:
+        expected.setdefault(event["source"], []).append(event["payload"]["order_id"])
+    assert received == expected
+
+
+def test_a_json_array_file_is_streamed_to_the_queue(
+    sqs_endpoint: str, sqs_client: SQSClient, unique_name: str, tmp_path: Path
+) -> None:
+    queue_url = sqs_client.create_queue(QueueName=unique_name)["QueueUrl"]
+    events = [event_dict() for _ in range(120)]
+    path = tmp_path / "events.json"
+    path.write_text(json.dumps(events, indent=2), encoding="utf-8")
+
+    with Drainer(sqs_client, queue_url) as drainer:
+        code = main(["push", str(path), "--queue-url", queue_url, "--endpoint-url", sqs_endpoint])
+        drainer.wait_for(120)
+
+    assert code == 0
+    assert sorted(b["event_id"] for b in drainer.bodies()) == sorted(e["event_id"] for e in events)
