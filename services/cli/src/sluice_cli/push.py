@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Final
 import typer
 from rich.progress import (
     BarColumn,
+    DownloadColumn,
     Progress,
     ProgressColumn,
     Task,
@@ -178,7 +179,8 @@ class _Input:
     total: int | None
     """Known size: bytes of a file, or the count of generated events; None for a pipe."""
     position: Callable[[], int]
-    """Progress towards ``total``: bytes read, or events settled when ``total`` counts events."""
+    """Progress towards ``total``: bytes read, or events handed over when ``total`` counts events."""
+    total_is_bytes: bool = True
 
 
 def push_events(
@@ -235,15 +237,13 @@ class _ProgressBar:
 
     def __init__(self, source: _Input, *, label: str) -> None:
         self._source = source
-        self._progress = Progress(
-            TextColumn(label),
-            BarColumn(),
-            _RateColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),  # shown only when the total is known
-            console=err,
-            disable=not err.is_terminal,
-        )
+        columns: list[str | ProgressColumn] = [TextColumn(label), BarColumn()]
+        if source.total is not None and source.total_is_bytes:
+            columns.append(DownloadColumn())
+        columns += [_RateColumn(), TimeElapsedColumn()]
+        if source.total is not None:  # an ETA needs a known size: a file's, or the count of generated events
+            columns += [TextColumn("ETA"), TimeRemainingColumn()]
+        self._progress = Progress(*columns, console=err, disable=not err.is_terminal)
         self._task = self._progress.add_task(label, total=source.total, events=0)
         self._events = 0
         self._next_draw = 0.0
@@ -284,7 +284,7 @@ def _input(reader: EventReader | None, generate: int | None, ratios: tuple[float
             handed_over[0] = index + 1
             yield index, event
 
-    return _Input(numbered(), "event", generate, lambda: handed_over[0])
+    return _Input(numbered(), "event", generate, lambda: handed_over[0], total_is_bytes=False)
 
 
 def _dry_run(publisher: EventPublisher, source: _Input, *, validate: bool) -> int:
