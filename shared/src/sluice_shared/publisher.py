@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final
@@ -245,7 +245,7 @@ class EventPublisher:
         trace_header: str | None = None,
         validate: bool = True,
         max_in_flight: int = 1,
-    ) -> Iterator[EventResult]:
+    ) -> Generator[EventResult]:
         """Validate and send numbered events as they are read; yield each one's result as soon as it settles.
 
         ``events`` are ``(number, event)`` pairs with distinct numbers (a line number, a position): a result

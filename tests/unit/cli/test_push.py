@@ -318,3 +318,31 @@ def test_ratios_without_generate_are_a_usage_error(capsys: pytest.CaptureFixture
 
     assert code == 2
     assert "--invalid-ratio, --duplicate-ratio and --seed go with --generate" in capsys.readouterr().err
+
+
+def test_ctrl_c_prints_what_had_settled_and_exits_130(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # given: a queue that takes two requests, then the user presses Ctrl-C during the third
+    calls = [0]
+
+    def on_send() -> None:
+        calls[0] += 1
+        if calls[0] == 3:
+            raise KeyboardInterrupt
+
+    fake = FakeSqs(on_send=on_send)
+    monkeypatch.setattr(push_module, "sqs_client", lambda **_: fake)
+
+    code = main(["push", "--generate", "100", "--queue-url", QUEUE_URL, "--concurrency", "1", "--correlation-id", "c"])
+
+    captured = capsys.readouterr()
+    assert code == 130
+    assert captured.out.splitlines() == [
+        f"sent 20, rejected 0, failed 0 of 20 events to {QUEUE_URL}",
+        "correlation id: c",
+    ]
+    assert captured.err.splitlines() == [
+        "interrupted: the counts above are what had settled; the rest of the input was not sent"
+    ]
+    assert calls[0] == 3

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
+    "EXIT_INTERRUPTED",
     "EXIT_REJECTED",
     "EXIT_SEND_FAILED",
     "MAX_CONCURRENCY",
@@ -63,6 +64,7 @@ __all__ = [
 
 EXIT_SEND_FAILED: Final = 1
 EXIT_REJECTED: Final = 2
+EXIT_INTERRUPTED: Final = 130  # as sluice_cli.app (importing it here would be circular): shells' SIGINT status
 # SendMessageBatch calls in flight. Four keep a real SQS endpoint (tens of ms a call) busy without outrunning
 # validation on a small machine; tests/benchmarks/bench_push.py measures the gain.
 DEFAULT_CONCURRENCY: Final = 4
@@ -200,10 +202,13 @@ def push_events(
         validate=validate,
         max_in_flight=max_in_flight,
     )
-    for result in results:
-        tally.record(result)
-        if on_result is not None:
-            on_result(result)
+    try:
+        for result in results:
+            tally.record(result)
+            if on_result is not None:
+                on_result(result)
+    finally:
+        results.close()  # when interrupted: lets the requests in flight finish, sends nothing more
     return tally
 
 
@@ -402,20 +407,29 @@ def push(  # noqa: PLR0917 - Typer maps each parameter to an option
         check_queue(client, queue_url)
         correlation_id = correlation_id or str(uuid.uuid4())
         tally = PushTally(noun=events.noun)
-        with _ProgressBar(events, label="pushing") as bar:
-            push_events(
-                publisher_for(BatchSender(queue_url, client=client)),
-                events,
-                tally,
-                validate=validate,
-                correlation_id=correlation_id,
-                max_in_flight=concurrency,
-                on_result=bar.advance,
-            )
+        interrupted = False
+        try:
+            with _ProgressBar(events, label="pushing") as bar:
+                push_events(
+                    publisher_for(BatchSender(queue_url, client=client)),
+                    events,
+                    tally,
+                    validate=validate,
+                    correlation_id=correlation_id,
+                    max_in_flight=concurrency,
+                    on_result=bar.advance,
+                )
+        except KeyboardInterrupt:
+            interrupted = True
     for line in tally.summary(destination=queue_url):
         out.print(line, markup=False)
     out.print(f"correlation id: {correlation_id}", markup=False)
     _report_stop(tally)
+    if interrupted:
+        # The request being answered when Ctrl-C came may have been sent without being counted: sending the
+        # rest again is safe, as the consumer stores each event_id once.
+        err.print("interrupted: the counts above are what had settled; the rest of the input was not sent")
+        raise typer.Exit(EXIT_INTERRUPTED)
     if tally.failed:
         raise typer.Exit(EXIT_SEND_FAILED)
     if tally.rejected or tally.stopped:
