@@ -251,3 +251,25 @@ def test_time_inside_the_handler_is_counted_apart_from_polling_and_deleting():
     assert 0.05 <= report.handler_seconds <= report.duration_seconds + 0.001
     assert stats.handler_seconds == report.handler_seconds
     assert stats.handler_rate == pytest.approx(5 / report.handler_seconds)
+
+
+def test_the_handler_rate_leaves_out_the_cold_first_invocation():
+    # given: a first batch of 2 that takes 200 ms (cold start), then two of 5 that take 10 ms each
+    queue = FakeQueue(script=[[sqs_message() for _ in range(2)], *[[sqs_message() for _ in range(5)]] * 2])
+    delays = iter([0.2, 0.01, 0.01])
+
+    def handler(event, _context):
+        time.sleep(next(delays))
+        return {"batchItemFailures": []}
+
+    source = EventSource(queue, handler, PollerConfig(batch_size=10))
+
+    # when
+    reports = [report for _ in range(3) if (report := source.poll_once()) is not None]
+
+    # then: the rate is the warm batches' records over the warm batches' handler time
+    stats = source.stats
+    assert len(reports) == 3
+    warm = [report.handler_seconds for report in reports[1:]]
+    assert (stats.first_handler_records, stats.first_handler_seconds) == (2, reports[0].handler_seconds)
+    assert stats.handler_rate == pytest.approx(10 / sum(warm))

@@ -130,6 +130,8 @@ class DemoReport:
     handler_batches: int = 0
     handler_seconds: float = 0.0
     """Time spent inside the consumer handler, summed over its invocations."""
+    handler_rate: float = 0.0
+    """Records per second of consumer handler time once warm: the consumer's own speed in this run."""
     latencies_ms: list[float] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
@@ -147,11 +149,6 @@ class DemoReport:
     def throughput(self) -> float:
         """Events stored per second, from the first request to the drained queue (the local SQS sets the pace)."""
         return self.stored / self.seconds if self.seconds else 0.0
-
-    @property
-    def handler_rate(self) -> float:
-        """Records per second of consumer handler time: the consumer's own speed in this run."""
-        return self.handler_records / self.handler_seconds if self.handler_seconds else 0.0
 
     def percentiles(self) -> dict[int, float]:
         """End-to-end latency percentiles in milliseconds (request sent -> row committed)."""
@@ -284,7 +281,7 @@ def run_demo(
     run.report.seconds = time.monotonic() - started
     stats = pipeline.event_source.stats
     run.report.handler_records, run.report.handler_batches = stats.records, stats.batches
-    run.report.handler_seconds = stats.handler_seconds
+    run.report.handler_seconds, run.report.handler_rate = stats.handler_seconds, stats.handler_rate
     _reconcile(run.report, pipeline, run.accepted_ids, run.sent_at)
     return run.report
 
