@@ -56,6 +56,7 @@ __all__ = [
     "EXIT_REJECTED",
     "EXIT_SEND_FAILED",
     "MAX_CONCURRENCY",
+    "PushSource",
     "PushTally",
     "check_queue",
     "push",
@@ -173,8 +174,8 @@ def check_queue(client: SQSClient, queue_url: str) -> None:
 
 
 @dataclass(slots=True)
-class _Input:
-    """Numbered events to push, what an example is called, and how far through the input the run is."""
+class PushSource:
+    """Numbered events to push, what one is called in examples, and how far through the input the run is."""
 
     events: Iterable[tuple[int, Any]]
     noun: str
@@ -187,7 +188,7 @@ class _Input:
 
 def push_events(
     publisher: EventPublisher,
-    source: _Input,
+    source: PushSource,
     tally: PushTally,
     *,
     validate: bool,
@@ -240,7 +241,7 @@ class _RateColumn(ProgressColumn):
 class _ProgressBar:
     """A progress bar on stderr (only when it is a terminal), redrawn at most every 0.1 s."""
 
-    def __init__(self, source: _Input, *, label: str) -> None:
+    def __init__(self, source: PushSource, *, label: str) -> None:
         self._source = source
         columns: list[str | ProgressColumn] = [TextColumn(label), BarColumn()]
         if source.total is not None and source.total_is_bytes:
@@ -272,9 +273,11 @@ class _ProgressBar:
         self._progress.update(self._task, completed=self._source.position(), events=self._events)
 
 
-def _input(reader: EventReader | None, generate: int | None, ratios: tuple[float, float], seed: int | None) -> _Input:
+def _source(
+    reader: EventReader | None, generate: int | None, ratios: tuple[float, float], seed: int | None
+) -> PushSource:
     if reader is not None:
-        return _Input(reader, reader.noun, reader.size, lambda: reader.bytes_read)
+        return PushSource(reader, reader.noun, reader.size, lambda: reader.bytes_read)
     assert generate is not None  # noqa: S101 - the command checks that exactly one source is given
     invalid, duplicate = ratios
     generated = generate_events(generate, invalid_ratio=invalid, duplicate_ratio=duplicate, seed=seed)
@@ -289,10 +292,10 @@ def _input(reader: EventReader | None, generate: int | None, ratios: tuple[float
             handed_over[0] = index + 1
             yield index, event
 
-    return _Input(numbered(), "event", generate, lambda: handed_over[0], total_is_bytes=False)
+    return PushSource(numbered(), "event", generate, lambda: handed_over[0], total_is_bytes=False)
 
 
-def _dry_run(publisher: EventPublisher, source: _Input, *, validate: bool) -> int:
+def _dry_run(publisher: EventPublisher, source: PushSource, *, validate: bool) -> int:
     tally = PushTally(noun=source.noun)
     with _ProgressBar(source, label="validating") as bar:
         for number, event in _feed(source.events, tally, assign_ids=validate):
@@ -394,7 +397,7 @@ def push(  # noqa: PLR0917 - Typer maps each parameter to an option
 
     opened: AbstractContextManager[EventReader | None] = open_events(source) if source else nullcontext()
     with opened as reader:
-        events = _input(reader, generate, (invalid_ratio, duplicate_ratio), seed)
+        events = _source(reader, generate, (invalid_ratio, duplicate_ratio), seed)
         if dry_run:
             # No client is built: BatchSender creates one on its first send, which a dry run never makes.
             raise typer.Exit(_dry_run(publisher_for(BatchSender(queue_url or "")), events, validate=validate))
