@@ -379,7 +379,7 @@ def push(  # noqa: PLR0917 - Typer maps each parameter to an option
     ] = None,
     region: Annotated[str | None, typer.Option("--region", help="AWS region (default: boto3's).")] = None,
 ) -> None:
-    """Validate events and send the valid ones to the queue as they are read; print what was sent, rejected, failed."""
+    """Validate events and send the valid ones as they are read; print what was sent, rejected and failed."""
     if (invalid_ratio or duplicate_ratio or seed is not None) and generate is None:
         raise typer.BadParameter("--invalid-ratio, --duplicate-ratio and --seed go with --generate")
     if (source is None) == (generate is None):
