@@ -116,7 +116,7 @@ def test_events_without_an_event_id_get_a_uuid7_and_the_summary_counts_them(
     assert code == 0
     assert capsys.readouterr().out.splitlines() == [
         f"sent 3, rejected 0, failed 0 of 3 events to {QUEUE_URL}",
-        "assigned 2 event ids (events without one get a new UUIDv7, as at ingest)",
+        "event ids assigned: 2 (events without one get a new UUIDv7, as at ingest)",
         "correlation id: c",
     ]
     ids = {body["event_id"] for body in fake_sqs.bodies}
@@ -134,7 +134,7 @@ def test_dry_run_says_how_many_events_would_get_an_id(capsys: pytest.CaptureFixt
     assert code == 0
     assert capsys.readouterr().out.splitlines() == [
         "dry run: 2 valid, 0 rejected of 2 events; nothing sent",
-        "1 events have no event_id: a push gives each a new UUIDv7, as ingest does",
+        "events without an event_id: 1 (a push gives each a new UUIDv7, as ingest does)",
     ]
 
 

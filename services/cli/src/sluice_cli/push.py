@@ -148,7 +148,7 @@ class PushTally:
         counts = f"sent {self.queued}, rejected {self.rejected}, failed {self.failed}"
         lines = [f"{counts} of {self.total} events to {destination}"]
         if self.assigned:
-            lines.append(f"assigned {self.assigned} event ids (events without one get a new UUIDv7, as at ingest)")
+            lines.append(f"event ids assigned: {self.assigned} (events without one get a new UUIDv7, as at ingest)")
         return [*lines, *self.reason_lines(EventStatus.REJECTED), *self.reason_lines(EventStatus.FAILED)]
 
 
@@ -311,7 +311,7 @@ def _dry_run(publisher: EventPublisher, source: PushSource, *, validate: bool) -
         f"dry run: {tally.queued} valid, {tally.rejected} rejected of {tally.total} events; nothing sent", markup=False
     )
     if tally.assigned:
-        out.print(f"{tally.assigned} events have no event_id: a push gives each a new UUIDv7, as ingest does")
+        out.print(f"events without an event_id: {tally.assigned} (a push gives each a new UUIDv7, as ingest does)")
     for line in tally.reason_lines(EventStatus.REJECTED):
         out.print(line, markup=False)
     _report_stop(tally)
