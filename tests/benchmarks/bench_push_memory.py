@@ -1,6 +1,6 @@
 """Memory benchmark: ``sluice push`` streams, so its peak RSS stays flat whatever the size of the file.
 
-Run: ``.venv/bin/python tests/benchmarks/bench_push_memory.py [--size-mb 1024] [--send-mb 32 128]``
+Run: ``.venv/bin/python tests/benchmarks/bench_push_memory.py [--size-mb 1024] [--send-mb 16 64]``
 (``make bench`` runs it with the defaults). It writes a JSON Lines file of about ``--size-mb`` MB of generated
 events (~330 bytes each: 1 GiB holds ~3.3 million) into a temporary directory, removed afterwards, then runs
 the real ``sluice`` command as a child process and reports the child's peak resident set size (``ru_maxrss``
@@ -93,7 +93,7 @@ def main() -> None:
     """Write the file, run the dry run and the sends, print peak RSS for each."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mb", type=int, default=1024, help="size of the JSON Lines file (dry run)")
-    parser.add_argument("--send-mb", type=int, nargs="*", default=[32, 128], help="sizes actually sent")
+    parser.add_argument("--send-mb", type=int, nargs="*", default=[16, 64], help="sizes actually sent")
     args = parser.parse_args()
     os.environ.update(FAKE_CREDENTIALS)
     with tempfile.TemporaryDirectory(prefix="sluice-bench-") as workdir:
