@@ -82,10 +82,6 @@ def test_a_consumer_batch_between_ingest_metrics_and_their_flush_leaves_ingest_i
     published = published_metrics(capsys.readouterr().out)
     assert [service for service, _ in published] == ["sluice-consumer", "ingest"]
     assert published[1][1] == {"EventsQueued": [1.0], "EventsRejected": [0.0], "EventsFailed": [0.0]}
-    assert {name: values for name, values in published[0][1].items() if name != "BatchDuration"} == {
-        "MessagesReceived": [1.0],
-        "MessagesStored": [1.0],
-        "MessagesDuplicate": [0.0],
-        "MessagesDeadLettered": [0.0],
-        "MessagesRetried": [0.0],
-    }
+    consumer_metrics = published[0][1]
+    assert (consumer_metrics["MessagesReceived"], consumer_metrics["MessagesStored"]) == ([1.0], [1.0])
+    assert [name for name in consumer_metrics if name.startswith("Events")] == []
