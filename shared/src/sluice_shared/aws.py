@@ -1,9 +1,12 @@
-"""boto3 clients built the standard way, and boto3/botocore errors translated into Sluice's hierarchy.
+"""boto3 clients built the way AWS users expect, and boto3/botocore errors translated into Sluice's hierarchy.
 
-Endpoints, region, profile and credentials come from boto3's standard configuration (``AWS_ENDPOINT_URL``,
-``AWS_ENDPOINT_URL_SQS``, ``AWS_REGION``/``AWS_DEFAULT_REGION``, ``AWS_PROFILE``, the credential chain), so
-the same code runs against AWS, LocalStack or the local moto server. boto3 is imported on first use only:
-it costs ~150 ms of cold start, and a consumer batch without dead letters never needs it.
+Region: an explicit one, else the one the queue URL or ARN names, else ``AWS_REGION``, else botocore's own
+(``AWS_DEFAULT_REGION``, the profile). botocore alone reads only ``AWS_DEFAULT_REGION``; Lambda sets both, a
+shell often only ``AWS_REGION``. Endpoint: an explicit one, else the one configured for botocore
+(``AWS_ENDPOINT_URL_SQS``, ``AWS_ENDPOINT_URL``), else the queue URL's own host when it is not AWS's (moto,
+LocalStack), else AWS's endpoint for the region. Profile and credentials come from botocore's standard chain, so
+the same code runs against AWS, LocalStack or the local moto server. boto3 is imported on first use only: it
+costs ~150 ms of cold start, and a consumer batch without dead letters never needs it.
 """
 
 from __future__ import annotations
@@ -19,11 +22,17 @@ from sluice_shared.errors import (
     QueueUnavailableError,
     SluiceError,
 )
+from sluice_shared.queue_address import queue_address
+from sluice_shared.settings import AwsSettings
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
-__all__ = ["classify_boto_error", "error_code", "sqs_client"]
+__all__ = ["NO_REGION_MESSAGE", "aws_region", "classify_boto_error", "error_code", "sqs_client"]
+
+NO_REGION_MESSAGE: Final = (
+    "no AWS region configured: set AWS_REGION (or AWS_DEFAULT_REGION, or a region in the profile)"
+)
 
 # Sluice retries with its own backoff (sluice_shared.sqs.RetryPolicy); botocore's retries would multiply it.
 CONNECT_TIMEOUT_SECONDS: Final = 5
@@ -65,8 +74,25 @@ _THROTTLED: Final = frozenset(
 _SERVER_ERROR_STATUS: Final = 500
 
 
-def sqs_client(*, endpoint_url: str | None = None, region_name: str | None = None) -> SQSClient:
-    """An SQS client from boto3's standard configuration, with botocore's own retries turned off.
+def aws_region(
+    region_name: str | None = None, *, resource: str | None = None, settings: AwsSettings | None = None
+) -> str | None:
+    """The region for a client: ``region_name``, else the one ``resource`` (an ARN or a queue URL) names, else
+    ``AWS_REGION``, else ``AWS_DEFAULT_REGION``; None leaves the profile's region to botocore."""
+    return region_name or queue_address(resource).region or (settings or AwsSettings()).region
+
+
+def sqs_client(
+    *,
+    queue: str | None = None,
+    endpoint_url: str | None = None,
+    region_name: str | None = None,
+    settings: AwsSettings | None = None,
+) -> SQSClient:
+    """An SQS client for ``queue`` (a URL, an ARN or a name), with botocore's own retries turned off.
+
+    Region and endpoint are resolved as the module says: explicit arguments first, then the environment's
+    endpoint, then what ``queue`` names. A FIPS or dual-stack queue URL gets the matching AWS endpoint.
 
     Raises:
         ConfigurationError: no region is configured.
@@ -75,15 +101,28 @@ def sqs_client(*, endpoint_url: str | None = None, region_name: str | None = Non
     from botocore.config import Config  # noqa: PLC0415
     from botocore.exceptions import NoRegionError  # noqa: PLC0415
 
+    aws = settings or AwsSettings()
+    address = queue_address(queue)
+    # An endpoint given or configured wins over the queue URL's host, and is used as it is: the URL's FIPS or
+    # dual-stack form only chooses among AWS's own endpoints.
+    configured = endpoint_url is not None or aws.sqs_endpoint_configured
     config = Config(
         retries={"mode": "standard", "total_max_attempts": 1},
         connect_timeout=CONNECT_TIMEOUT_SECONDS,
         read_timeout=READ_TIMEOUT_SECONDS,
+        # True only when the URL asks for it: None leaves AWS_USE_FIPS_ENDPOINT and the profile to botocore.
+        use_fips_endpoint=True if address.fips and not configured else None,
+        use_dualstack_endpoint=True if address.dualstack and not configured else None,
     )
     try:
-        return boto3.client("sqs", endpoint_url=endpoint_url, region_name=region_name, config=config)
+        return boto3.client(
+            "sqs",
+            endpoint_url=endpoint_url if configured else address.endpoint_url,
+            region_name=aws_region(region_name, resource=queue, settings=aws),
+            config=config,
+        )
     except NoRegionError as exc:
-        raise ConfigurationError("no AWS region configured: set AWS_REGION or AWS_DEFAULT_REGION") from exc
+        raise ConfigurationError(NO_REGION_MESSAGE) from exc
 
 
 def error_code(exc: BaseException) -> str | None:
@@ -109,7 +148,7 @@ def classify_boto_error(exc: Exception, *, what: str = "queue") -> SluiceError:
     if isinstance(exc, bce.NoCredentialsError | bce.PartialCredentialsError | bce.CredentialRetrievalError):
         return CredentialsError(f"no usable AWS credentials for the {what}: {exc}")
     if isinstance(exc, bce.NoRegionError):
-        return ConfigurationError("no AWS region configured: set AWS_REGION or AWS_DEFAULT_REGION")
+        return ConfigurationError(NO_REGION_MESSAGE)
     if isinstance(exc, bce.ProfileNotFound):
         return ConfigurationError(f"AWS profile not found: {exc}")
     if isinstance(exc, bce.EndpointConnectionError | bce.ConnectionClosedError | bce.HTTPClientError):

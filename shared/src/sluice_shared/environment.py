@@ -2,7 +2,8 @@
 
 Settings read them through ``validation_alias``; ``cdk/`` sets them on the functions it deploys. Keeping the
 names here means a rename cannot silently disconnect the two. Powertools reads its own ``POWERTOOLS_*``
-variables (service name, log level, metrics namespace, tracing) directly.
+variables (service name, log level, metrics namespace, tracing) directly; botocore reads the standard ``AWS_*``
+ones (credentials, profile, config file) itself, except the few below that Sluice resolves before it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,11 @@ from typing import Final
 
 __all__ = [
     "ALL",
+    "AWS_DEFAULT_REGION",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_SQS",
+    "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+    "AWS_REGION",
     "BATCH_DEADLINE_MARGIN_MS",
     "CORRELATION_ID_HEADER",
     "DATABASE_URL",
@@ -75,6 +81,15 @@ DB_CONNECT_TIMEOUT_S: Final = "SLUICE_DB_CONNECT_TIMEOUT_S"
 DB_STATEMENT_TIMEOUT_MS: Final = "SLUICE_DB_STATEMENT_TIMEOUT_MS"
 BATCH_DEADLINE_MARGIN_MS: Final = "SLUICE_BATCH_DEADLINE_MARGIN_MS"
 MAX_RECEIVE_COUNT: Final = "SLUICE_MAX_RECEIVE_COUNT"
+
+# --- AWS's standard names (AWS SDKs and CLI reference, "Environment variables") ---
+# botocore reads AWS_DEFAULT_REGION only; AWS_REGION (what Lambda and the other SDKs set) wins over it, as in
+# the AWS CLI v2. The endpoint variables are read to know whether an endpoint is configured at all.
+AWS_REGION: Final = "AWS_REGION"
+AWS_DEFAULT_REGION: Final = "AWS_DEFAULT_REGION"
+AWS_ENDPOINT_URL: Final = "AWS_ENDPOINT_URL"
+AWS_ENDPOINT_URL_SQS: Final = "AWS_ENDPOINT_URL_SQS"
+AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: Final = "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"
 
 # --- tests ---
 TEST_DATABASE_URL: Final = "SLUICE_TEST_DATABASE_URL"

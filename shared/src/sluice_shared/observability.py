@@ -1,18 +1,24 @@
 """Powertools set-up shared by both functions: structured logger, EMF metrics, and a tracer only when asked.
 
-Logger and Metrics are cheap (~50 ms to import, nothing to construct) and are module globals in handlers,
+Logger and metrics are cheap (~50 ms to import, nothing to construct) and are module globals in handlers,
 as Powertools recommends. ``Tracer`` costs ~300 ms to import and construct, so it is created on first use
 and only when tracing is enabled: a function with tracing off never imports it.
+
+Each function's metrics live in a store of their own (Powertools' ``EphemeralMetrics``): Powertools'
+``Metrics`` keeps one store per process, shared by every instance, so two functions hosted in one process
+(the local pipeline, ``sluice consume``, tests) would publish or empty each other's metrics. They are published
+by :func:`publish_metrics`, which never lets metrics fail the handler it wraps.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import functools
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
-from functools import cache
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.metrics import EphemeralMetrics, SchemaValidationError
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Tracer
@@ -23,6 +29,7 @@ __all__ = [
     "build_logger",
     "build_metrics",
     "get_tracer",
+    "publish_metrics",
     "redact",
     "redact_field_errors",
     "subsegment",
@@ -31,18 +38,54 @@ __all__ = [
 METRICS_NAMESPACE: Final = "Sluice"
 REDACTED: Final = "***"
 
+_R = TypeVar("_R")
+
 
 def build_logger(service: str) -> Logger:
     """A JSON logger for ``service`` (level from ``POWERTOOLS_LOG_LEVEL``, INFO by default)."""
     return Logger(service=service)
 
 
-def build_metrics(service: str) -> Metrics:
-    """EMF metrics in the ``Sluice`` namespace, dimensioned by ``service``."""
-    return Metrics(namespace=METRICS_NAMESPACE, service=service)
+def build_metrics(service: str) -> EphemeralMetrics:
+    """EMF metrics in the ``Sluice`` namespace, dimensioned by ``service``, in a store no other instance shares."""
+    return EphemeralMetrics(namespace=METRICS_NAMESPACE, service=service)
 
 
-@cache
+def publish_metrics(metrics: EphemeralMetrics, *, logger: Logger) -> Callable[[Callable[..., _R]], Callable[..., _R]]:
+    """Decorate a handler to publish ``metrics`` after each invocation, as Powertools' ``log_metrics`` does.
+
+    Unlike ``log_metrics``, metrics never fail the handler: an invocation that added none publishes nothing
+    (Powertools would warn, an error where warnings are errors); a metric set CloudWatch's EMF schema refuses is
+    logged on ``logger`` and dropped, and the handler's answer stands. The store is emptied after every
+    invocation, also when ``POWERTOOLS_METRICS_DISABLED`` is set (Powertools then keeps the values and prints
+    them anyway once a metric holds 100 of them). The handler's parameters are left untyped, as Powertools'
+    decorators leave them: tests and the local hosts pass Lambda-like contexts.
+    """
+
+    def decorate(handler: Callable[..., _R]) -> Callable[..., _R]:
+        @functools.wraps(handler)
+        def invoke(*args: Any, **kwargs: Any) -> _R:
+            try:
+                return handler(*args, **kwargs)
+            finally:
+                _flush(metrics, logger)
+
+        return invoke
+
+    return decorate
+
+
+def _flush(metrics: EphemeralMetrics, logger: Logger) -> None:
+    try:
+        if metrics.metric_set:
+            metrics.flush_metrics()  # one EMF line on stdout, unless POWERTOOLS_METRICS_DISABLED
+    except SchemaValidationError:  # the only error a flush raises (add_metric validates names, units, values)
+        logger.exception("metrics not published: CloudWatch EMF would refuse them")
+    finally:
+        metrics.clear_metrics()
+
+
+@functools.cache
 def get_tracer(service: str) -> Tracer:
     """The Powertools tracer for ``service``, created (and imported) on first call only."""
     from aws_lambda_powertools import Tracer  # noqa: PLC0415 - ~300 ms, only when tracing is on

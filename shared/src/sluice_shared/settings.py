@@ -15,10 +15,45 @@ from sluice_shared import environment as env
 from sluice_shared.contract import MAX_BODY_BYTES, SQS_MAX_MESSAGE_BYTES
 from sluice_shared.registry import PayloadRegistry, UnknownEventTypePolicy, load_registry
 
-__all__ = ["SETTINGS_CONFIG", "ContractSettings"]
+__all__ = ["SETTINGS_CONFIG", "AwsSettings", "ContractSettings"]
 
 # Frozen, case-sensitive environment names (the constants in ``environment``), unknown variables ignored.
 SETTINGS_CONFIG = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=True, populate_by_name=True)
+
+
+class AwsSettings(BaseSettings):
+    """The standard AWS variables Sluice resolves itself; botocore reads every other one (credentials, profile).
+
+    Read each time a client is built, as botocore reads its own: the local pipeline sets them while it runs.
+    Blank values count as unset, as botocore counts them.
+    """
+
+    model_config = SETTINGS_CONFIG
+
+    aws_region: str | None = Field(default=None, validation_alias=env.AWS_REGION)
+    aws_default_region: str | None = Field(default=None, validation_alias=env.AWS_DEFAULT_REGION)
+    endpoint_url_sqs: str | None = Field(default=None, validation_alias=env.AWS_ENDPOINT_URL_SQS)
+    endpoint_url: str | None = Field(default=None, validation_alias=env.AWS_ENDPOINT_URL)
+    # A string compared as botocore compares it ("true" in any case), so no value is ever an error here.
+    ignore_configured_endpoint_urls: str | None = Field(
+        default=None, validation_alias=env.AWS_IGNORE_CONFIGURED_ENDPOINT_URLS
+    )
+
+    @field_validator("aws_region", "aws_default_region", "endpoint_url_sqs", "endpoint_url", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def region(self) -> str | None:
+        """AWS_REGION, else AWS_DEFAULT_REGION (None leaves the profile's region to botocore)."""
+        return self.aws_region or self.aws_default_region
+
+    @property
+    def sqs_endpoint_configured(self) -> bool:
+        """Whether botocore will send SQS calls to an endpoint set in the environment (``AWS_ENDPOINT_URL*``)."""
+        ignored = (self.ignore_configured_endpoint_urls or "").strip().lower() == "true"
+        return bool(self.endpoint_url_sqs or self.endpoint_url) and not ignored
 
 
 class ContractSettings(BaseSettings):

@@ -28,7 +28,7 @@ import psycopg
 from sluice_consumer import runtime
 from sluice_consumer.database import Database, build_credentials
 from sluice_consumer.dead_letters import SqsDeadLetterSink
-from sluice_consumer.handler import lambda_handler, metrics
+from sluice_consumer.handler import lambda_handler
 from sluice_consumer.store import PostgresEventStore
 from sluice_shared.dead_letter import DeadLetterReason
 from sluice_shared.sqs import BatchSender
@@ -219,12 +219,9 @@ class ConsumerUnderTest:
                 self._configure()
             self.invocations += 1
             self.events.append(event)
-            try:
-                if self.around is None:
-                    return lambda_handler(event, context)
-                return self.around(self.invocations, lambda_handler, event, context)
-            finally:
-                metrics.clear_metrics()  # Powertools keeps disabled metrics and prints them at 100 (see handlers.py)
+            if self.around is None:
+                return lambda_handler(event, context)
+            return self.around(self.invocations, lambda_handler, event, context)
 
     def _configure(self) -> None:
         assert self.pipeline is not None, "attach the pipeline first: consumer.pipeline = pipeline"

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Final
 import psycopg
 
 from sluice_consumer.context import LocalContext
-from sluice_consumer.handler import lambda_handler, metrics
+from sluice_consumer.handler import lambda_handler
 from sluice_shared.contract import parse_message
 from sluice_shared.errors import InvalidMessageError
 from tests.support.events import load_event
@@ -146,10 +146,7 @@ def run_load(
             event = {"Records": [_record(template, message) for message in batch]}
             sampler.mark()
             started = time.perf_counter()
-            try:
-                response = lambda_handler(event, LocalContext(timeout_s=LAMBDA_TIMEOUT_SECONDS))
-            finally:
-                metrics.clear_metrics()
+            response = lambda_handler(event, LocalContext(timeout_s=LAMBDA_TIMEOUT_SECONDS))
             seconds = time.perf_counter() - started
             del event
             failed = {item["itemIdentifier"] for item in response["batchItemFailures"]}

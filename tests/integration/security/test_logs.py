@@ -24,13 +24,12 @@ from pydantic import AfterValidator, BaseModel
 from sluice_cli.generate import generate_events
 from sluice_consumer import runtime
 from sluice_consumer.context import LocalContext
-from sluice_consumer.handler import lambda_handler, metrics
+from sluice_consumer.handler import lambda_handler
 from sluice_consumer.settings import ConsumerSettings, SslMode
 from sluice_consumer.telemetry import SERVICE as CONSUMER_SERVICE
 from sluice_ingest import runtime as ingest_runtime
 from sluice_ingest.handler import SERVICE as INGEST_SERVICE
 from sluice_ingest.handler import lambda_handler as ingest_handler
-from sluice_ingest.handler import metrics as ingest_metrics
 from sluice_ingest.settings import IngestSettings
 from sluice_shared.registry import PayloadRegistry
 from tests.support.events import load_event
@@ -135,11 +134,7 @@ def consumer_reset() -> Iterator[None]:
 
 
 def consume(records: list[str]) -> dict[str, Any]:
-    try:
-        response: dict[str, Any] = lambda_handler(sqs_event(records), LocalContext())
-    finally:
-        metrics.clear_metrics()
-    return response
+    return dict(lambda_handler(sqs_event(records), LocalContext()))
 
 
 @pytest.mark.usefixtures("consumer_reset")
@@ -261,10 +256,7 @@ class _Context:
 def _post(body: str) -> int:
     event = load_event("function_url_post_events")
     event["body"] = body
-    try:
-        response = ingest_handler(event, _Context())
-    finally:
-        ingest_metrics.clear_metrics()
+    response = ingest_handler(event, _Context())
     return int(response["statusCode"])
 
 

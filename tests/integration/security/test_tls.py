@@ -159,8 +159,7 @@ def _consume_one(url: str, *, sslmode: SslMode, sslrootcert: Path | None) -> dic
             db_connect_timeout_s=2,
         )
     )
-    response: dict[str, object] = lambda_handler(sqs_event([event_body()]), LocalContext())
-    return response
+    return dict(lambda_handler(sqs_event([event_body()]), LocalContext()))
 
 
 def test_the_consumer_stores_over_verified_tls_when_it_trusts_the_servers_ca(

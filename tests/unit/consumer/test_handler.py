@@ -108,8 +108,9 @@ def test_handler_reports_everything_failed_when_the_deadline_is_too_close(store:
     assert store.calls == []
 
 
-# The invocation fails before any metric exists; Powertools warns about that, as it should.
-@pytest.mark.filterwarnings("ignore:No application metrics to publish")
-def test_handler_rejects_an_event_that_is_not_from_sqs() -> None:
+# The invocation fails before any metric exists: nothing is published, and nothing warns (warnings are errors).
+def test_handler_rejects_an_event_that_is_not_from_sqs(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(InvalidEventError):
         lambda_handler({"Records": [{"eventSource": "aws:s3"}]}, LocalContext())
+
+    assert [line for line in json_lines(capsys.readouterr().out) if "_aws" in line] == []

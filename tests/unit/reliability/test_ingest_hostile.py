@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sluice_ingest import runtime
-from sluice_ingest.handler import lambda_handler, metrics
+from sluice_ingest.handler import lambda_handler
 from sluice_ingest.settings import LAMBDA_SYNC_PAYLOAD_BYTES, IngestSettings
 from sluice_shared.contract import MAX_BODY_BYTES, parse_message
 from sluice_shared.publisher import CORRELATION_ID_MAX_LENGTH
@@ -112,11 +112,8 @@ def post(body: str | bytes, *, as_base64: bool, content_type: str | None = "appl
 
 
 def call(event: dict[str, Any]) -> dict[str, Any]:
-    """Invoke the handler once; drop the metrics Powertools keeps while they are disabled (it prints at 100)."""
-    try:
-        response: dict[str, Any] = lambda_handler(event, Context())
-    finally:
-        metrics.clear_metrics()
+    """Invoke the handler once."""
+    response: dict[str, Any] = lambda_handler(event, Context())
     return response
 
 

@@ -7,6 +7,7 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
+from sluice_shared.aws import NO_REGION_MESSAGE
 from sluice_shared.catalog import default_registry
 from sluice_shared.errors import (
     ConfigurationError,
@@ -283,15 +284,17 @@ def test_fifo_queues_are_recognised_by_their_name(url: str, fifo: bool) -> None:
 
 
 def test_a_client_that_cannot_be_built_fails_the_events_as_misconfiguration(monkeypatch: pytest.MonkeyPatch) -> None:
-    # given: no region anywhere, so the lazily created client cannot be built
+    # given: no region anywhere (a loopback queue URL names none), so the lazily created client cannot be built
     for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # botocore would ask the instance metadata service
-    sender = BatchSender(QUEUE_URL, retry=RetryPolicy(max_attempts=3), sleep=lambda _: None)
+    sender = BatchSender(
+        "http://127.0.0.1:1/123456789012/events", retry=RetryPolicy(max_attempts=3), sleep=lambda _: None
+    )
 
     receipt = EventPublisher(sender).publish(_events(1))
 
     error = receipt.results[0].error
     assert isinstance(error, ConfigurationError)
-    assert error.message == "no AWS region configured: set AWS_REGION or AWS_DEFAULT_REGION"
+    assert error.message == NO_REGION_MESSAGE

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sys
-import warnings
 from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -63,9 +62,7 @@ def _handler_output_to_stderr() -> Iterator[None]:
     # Swapped without setStream(), which would flush the previous stream (possibly closed by now).
     previous, handler.stream = handler.stream, sys.stderr
     try:
-        with redirect_stdout(sys.stderr), warnings.catch_warnings():
-            # A batch that fails before any metric exists makes Powertools warn; the error line says enough.
-            warnings.filterwarnings("ignore", message="No application metrics to publish")
+        with redirect_stdout(sys.stderr):
             yield
     finally:
         handler.stream = previous

@@ -375,9 +375,18 @@ def push(  # noqa: PLR0917 - Typer maps each parameter to an option
     ] = None,
     endpoint_url: Annotated[
         str | None,
-        typer.Option("--endpoint-url", help="SQS endpoint (default: AWS_ENDPOINT_URL_SQS, AWS_ENDPOINT_URL or AWS's)."),
+        typer.Option(
+            "--endpoint-url",
+            help="SQS endpoint (default: AWS_ENDPOINT_URL_SQS, AWS_ENDPOINT_URL, else the queue URL's if not AWS's).",
+        ),
     ] = None,
-    region: Annotated[str | None, typer.Option("--region", help="AWS region (default: boto3's).")] = None,
+    region: Annotated[
+        str | None,
+        typer.Option(
+            "--region",
+            help="AWS region (default: the queue URL's, else AWS_REGION, AWS_DEFAULT_REGION or the profile's).",
+        ),
+    ] = None,
 ) -> None:
     """Validate events and send the valid ones as they are read; print what was sent, rejected and failed."""
     if (invalid_ratio or duplicate_ratio or seed is not None) and generate is None:
@@ -404,7 +413,7 @@ def push(  # noqa: PLR0917 - Typer maps each parameter to an option
         if not queue_url:
             raise ConfigurationError(f"no queue: pass --queue-url or set {env.QUEUE_URL}")
         try:
-            client = sqs_client(endpoint_url=endpoint_url, region_name=region)
+            client = sqs_client(queue=queue_url, endpoint_url=endpoint_url, region_name=region)
         except ValueError as exc:  # botocore validates the endpoint URL while building the client
             raise ConfigurationError(f"invalid endpoint URL {endpoint_url!r}: {exc}") from exc
         check_queue(client, queue_url)

@@ -34,7 +34,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from sluice_consumer.settings import DEFAULT_PORT, ConsumerSettings, CredentialSource, SslMode
-from sluice_shared.aws import classify_boto_error
+from sluice_shared.aws import aws_region, classify_boto_error
 from sluice_shared.errors import (
     ConfigurationError,
     ConstraintViolationError,
@@ -164,7 +164,8 @@ class SecretCredentials:
         if self._client is None:
             import boto3  # noqa: PLC0415 - deferred: ~150 ms of cold start, only for secret-based credentials
 
-            self._client = boto3.client("secretsmanager")
+            # The secret's ARN names its region (then AWS_REGION, AWS_DEFAULT_REGION, the profile).
+            self._client = boto3.client("secretsmanager", region_name=aws_region(resource=self.secret_arn))
         self.fetches += 1
         try:
             text = self._client.get_secret_value(SecretId=self.secret_arn)["SecretString"]
@@ -245,7 +246,7 @@ class IamCredentials:
         if self._client is None:
             import boto3  # noqa: PLC0415 - deferred: only IAM-authenticated functions pay for it
 
-            self._client = boto3.client("rds", region_name=self._region)
+            self._client = boto3.client("rds", region_name=aws_region(self._region))
         try:
             token = self._client.generate_db_auth_token(
                 DBHostname=self._params["host"],

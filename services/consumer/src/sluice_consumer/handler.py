@@ -13,7 +13,7 @@ from sluice_consumer.deadline import Deadline
 from sluice_consumer.logic import consume_batch
 from sluice_consumer.records import SqsBatch
 from sluice_consumer.telemetry import SERVICE, record_batch
-from sluice_shared.observability import build_logger, build_metrics, subsegment
+from sluice_shared.observability import build_logger, build_metrics, publish_metrics, subsegment
 
 if TYPE_CHECKING:
     from sluice_consumer.deadline import LambdaContextLike
@@ -25,7 +25,7 @@ logger = build_logger(SERVICE)
 metrics = build_metrics(SERVICE)
 
 
-@metrics.log_metrics
+@publish_metrics(metrics, logger=logger)
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContextLike) -> PartialBatchResponse:
     """Consume one SQS batch; report the messages SQS must deliver again."""

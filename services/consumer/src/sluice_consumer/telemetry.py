@@ -10,7 +10,8 @@ from sluice_consumer.logic import Disposition
 from sluice_shared.errors import ConflictingDuplicateError
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools import Logger, Metrics
+    from aws_lambda_powertools import Logger
+    from aws_lambda_powertools.metrics import EphemeralMetrics
 
     from sluice_consumer.logic import BatchResult
 
@@ -28,8 +29,8 @@ _METRICS: Final = (
 )
 
 
-def record_batch(result: BatchResult, *, logger: Logger, metrics: Metrics) -> None:
-    """Log the batch's counts (never bodies) and add its metrics; flushed by ``@metrics.log_metrics``."""
+def record_batch(result: BatchResult, *, logger: Logger, metrics: EphemeralMetrics) -> None:
+    """Log the batch's counts (never bodies) and add its metrics; published by the handler's ``publish_metrics``."""
     received = len(result.outcomes)
     metrics.add_metric(name="MessagesReceived", unit=MetricUnit.Count, value=received)
     for name, disposition in _METRICS:

@@ -10,7 +10,7 @@ from sluice_ingest.logic import CorrelationIdPolicy, IngestLimits, handle_invoca
 from sluice_ingest.runtime import get_publisher, get_settings
 from sluice_ingest.settings import LAMBDA_SYNC_PAYLOAD_BYTES, current_trace_header
 from sluice_shared.errors import ConfigurationError
-from sluice_shared.observability import build_logger, build_metrics, redact_field_errors
+from sluice_shared.observability import build_logger, build_metrics, publish_metrics, redact_field_errors
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -26,7 +26,7 @@ metrics = build_metrics(SERVICE)
 
 
 @logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
+@publish_metrics(metrics, logger=logger)
 def lambda_handler(event: Any, context: LambdaContext) -> Any:
     """Validate and enqueue the events of one request (see :mod:`sluice_ingest.logic` for status codes)."""
     receipt: PublishReceipt | None = None

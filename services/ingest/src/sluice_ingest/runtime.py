@@ -64,8 +64,11 @@ def get_publisher() -> EventPublisher:
     """
     if _runtime.publisher is None:
         settings = get_settings()
-        # The client is built here, not on the first send, so a missing region is a clear configuration error.
-        sender = _runtime.sender or BatchSender(settings.require_queue_url(), client=sqs_client())
+        sender = _runtime.sender
+        if sender is None:
+            # The client is built here, not on the first send, so a missing region is a clear configuration error.
+            queue_url = settings.require_queue_url()
+            sender = BatchSender(queue_url, client=sqs_client(queue=queue_url))
         _runtime.publisher = EventPublisher(
             sender,
             registry=settings.build_registry(),

@@ -1,8 +1,9 @@
 """``sluice dlq``: thin Typer commands over the plain functions of this package.
 
-Every command names the DLQ with ``--queue`` (URL, name or ARN; ``SLUICE_DLQ_URL``) and reaches SQS through
-boto3's standard configuration (``AWS_ENDPOINT_URL``, ``AWS_REGION``, ``AWS_PROFILE``, the credential chain),
-overridable with ``--endpoint-url`` and ``--region``. Errors are Sluice errors: ``sluice_cli.app.main`` turns
+Every command names the DLQ with ``--queue`` (URL, name or ARN; ``SLUICE_DLQ_URL``) and reaches SQS as
+:func:`sluice_shared.aws.sqs_client` resolves it: ``--region`` and ``--endpoint-url`` first, then the region
+and endpoint a queue URL or ARN names, the standard variables (``AWS_REGION``, ``AWS_ENDPOINT_URL``, ...),
+``AWS_PROFILE`` and the credential chain. Errors are Sluice errors: ``sluice_cli.app.main`` turns
 them into one line and exit 2 (bad input or configuration) or 1 (the queue failed or something was not moved).
 """
 
@@ -65,11 +66,18 @@ Queue = Annotated[
     typer.Option("--queue", "-q", envvar=env.DLQ_URL, help="The dead-letter queue: URL, name or ARN."),
 ]
 Region = Annotated[
-    str | None, typer.Option("--region", help="AWS region (default: AWS_REGION, AWS_DEFAULT_REGION or the profile).")
+    str | None,
+    typer.Option(
+        "--region",
+        help="AWS region (default: the queue URL's or ARN's, else AWS_REGION, AWS_DEFAULT_REGION or the profile's).",
+    ),
 ]
 Endpoint = Annotated[
     str | None,
-    typer.Option("--endpoint-url", help="SQS endpoint (default: AWS_ENDPOINT_URL_SQS, AWS_ENDPOINT_URL or AWS's)."),
+    typer.Option(
+        "--endpoint-url",
+        help="SQS endpoint (default: AWS_ENDPOINT_URL_SQS, AWS_ENDPOINT_URL, else the queue URL's host if not AWS's).",
+    ),
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")]
 
@@ -79,7 +87,7 @@ def _connect(queue: str, region: str | None, endpoint: str | None) -> tuple[SqsQ
     from botocore.exceptions import BotoCoreError  # noqa: PLC0415 - boto3 loads on first use only
 
     try:
-        client = sqs_client(endpoint_url=endpoint, region_name=region)
+        client = sqs_client(queue=queue, endpoint_url=endpoint, region_name=region)
     except (BotoCoreError, ValueError) as exc:  # botocore validates the region name and endpoint URL here
         raise ConfigurationError(f"cannot create an SQS client: {exc}") from exc
     queues = SqsQueues(client)

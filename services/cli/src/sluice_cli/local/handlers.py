@@ -3,14 +3,16 @@
 Each handler gets its settings through its unit's ``runtime.configure`` (never through ``os.environ``) and
 its SQS client explicitly where the unit allows it. Calls are serialized per handler: the pipeline's process
 is one Lambda execution environment per function, and Lambda never runs two invocations in one environment
-at once (module-level Powertools state and the cached one-connection pool assume it).
+at once (module-level Powertools state and the cached one-connection pool assume it). Each function's metrics
+are its own (``sluice_shared.observability.build_metrics``), so one handler's invocation never touches the
+other's.
 """
 
 from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Final
 
@@ -30,21 +32,14 @@ DEADLINE_MARGIN_SHARE: Final = 0.25
 DEFAULT_DEADLINE_MARGIN_MS: Final = 3_000
 
 
-def serialized(handler: Handler, *, after: Callable[[], object] | None = None) -> Handler:
-    """``handler`` behind a lock: one invocation at a time, like one Lambda execution environment.
-
-    ``after`` runs after each invocation, still under the lock.
-    """
+def serialized(handler: Handler) -> Handler:
+    """``handler`` behind a lock: one invocation at a time, like one Lambda execution environment."""
     lock = threading.Lock()
 
     @functools.wraps(handler)
     def invoke(event: dict[str, Any], context: Any) -> Any:
         with lock:
-            try:
-                return handler(event, context)
-            finally:
-                if after is not None:
-                    after()
+            return handler(event, context)
 
     return invoke
 
@@ -66,7 +61,7 @@ def consumer_handler(
     """Configure the consumer for this pipeline and yield its Lambda handler; reset the consumer on exit."""
     from sluice_consumer import runtime  # noqa: PLC0415 - psycopg, pool and Powertools load only when used
     from sluice_consumer.dead_letters import SqsDeadLetterSink  # noqa: PLC0415
-    from sluice_consumer.handler import lambda_handler, metrics  # noqa: PLC0415
+    from sluice_consumer.handler import lambda_handler  # noqa: PLC0415
     from sluice_consumer.settings import ConsumerSettings  # noqa: PLC0415
     from sluice_shared.sqs import BatchSender  # noqa: PLC0415
 
@@ -78,9 +73,7 @@ def consumer_handler(
     sink = SqsDeadLetterSink(dlq_url, sender=BatchSender(dlq_url, client=client))
     runtime.configure(settings, dead_letters=sink)
     try:
-        # With POWERTOOLS_METRICS_DISABLED, Powertools 3 skips the flush but keeps the values, then prints them
-        # anyway once a metric holds 100 (cloudwatch_emf add_metric): drop them after each invocation instead.
-        yield serialized(lambda_handler, after=metrics.clear_metrics)
+        yield serialized(lambda_handler)
     finally:
         runtime.configure(None)  # closes the pool
 
@@ -89,7 +82,7 @@ def consumer_handler(
 def ingest_handler(*, queue_url: str, client: SQSClient, payload_registry: str | None = None) -> Iterator[Handler]:
     """Configure the ingest function for this pipeline and yield its Lambda handler; reset it on exit."""
     from sluice_ingest import runtime  # noqa: PLC0415 - Powertools loads only when used
-    from sluice_ingest.handler import lambda_handler, metrics  # noqa: PLC0415
+    from sluice_ingest.handler import lambda_handler  # noqa: PLC0415
     from sluice_ingest.settings import IngestSettings  # noqa: PLC0415
     from sluice_shared.sqs import BatchSender  # noqa: PLC0415
 
@@ -98,6 +91,6 @@ def ingest_handler(*, queue_url: str, client: SQSClient, payload_registry: str |
         settings = settings.model_copy(update={"payload_registry": payload_registry})
     runtime.configure(settings, sender=BatchSender(queue_url, client=client))
     try:
-        yield serialized(lambda_handler, after=metrics.clear_metrics)  # see consumer_handler
+        yield serialized(lambda_handler)
     finally:
         runtime.configure(None)

@@ -51,9 +51,9 @@ class SqsQueue:
 
     @property
     def client(self) -> SQSClient:
-        """The SQS client, created from boto3's standard configuration on first use."""
+        """The SQS client for this queue (see :func:`sluice_shared.aws.sqs_client`), created on first use."""
         if self._client is None:
-            self._client = sqs_client()
+            self._client = sqs_client(queue=self.queue_url)
         return self._client
 
     @cached_property
