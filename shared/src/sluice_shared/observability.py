@@ -30,6 +30,7 @@ __all__ = [
     "build_metrics",
     "get_tracer",
     "publish_metrics",
+    "publish_now",
     "redact",
     "redact_field_errors",
     "subsegment",
@@ -73,6 +74,11 @@ def publish_metrics(metrics: EphemeralMetrics, *, logger: Logger) -> Callable[[C
         return invoke
 
     return decorate
+
+
+def publish_now(metrics: EphemeralMetrics, *, logger: Logger) -> None:
+    """Publish ``metrics`` at once, as :func:`publish_metrics` does after an invocation (never raises)."""
+    _flush(metrics, logger)
 
 
 def _flush(metrics: EphemeralMetrics, logger: Logger) -> None:

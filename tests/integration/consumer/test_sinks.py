@@ -91,12 +91,24 @@ def sinks(migrated_database_url: str, writer_url: str, dlq_url: str, sqs_client:
             runtime.configure(None)
 
 
-def test_each_event_lands_in_its_tables_and_a_redelivery_is_applied_once(sinks: Sinks) -> None:
+def test_each_event_lands_in_its_tables_and_a_redelivery_is_applied_once(
+    sinks: Sinks, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
     # given a batch with an order, its payment and a cancellation
     batch = (created("o-1", total=250), paid("o-1", amount=250), cancelled("o-1"))
 
     # when it is consumed, then SQS redelivers it whole (the answer was lost), then a DLQ replay sends one again
     assert sinks.consume(*batch) == NO_FAILURES
+    [logged] = [vars(record) for record in caplog.records if record.getMessage() == "batch consumed"]
+    assert logged["sink_rows"] == {
+        "public.order_log": {"applied": 1},
+        "public.orders": {"applied": 2},
+        "public.payments": {"applied": 1},
+    }
+    emf = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    per_table = {document["table"]: document for document in emf if "table" in document}
+    assert per_table["public.orders"]["SinkRowsApplied"] == [2.0]
+    assert per_table["public.payments"]["SinkRowsApplied"] == [1.0]
     assert sinks.consume(*batch, receive_count=2) == NO_FAILURES
     assert sinks.consume(batch[0]) == NO_FAILURES
 
@@ -194,8 +206,6 @@ def test_a_delete_keeps_an_older_upsert_out_whatever_the_order(sinks: Sinks) -> 
     assert sinks.rows("SELECT order_id FROM orders ORDER BY order_id") == [("o-3",)]
 
 
-# The invocation fails before any metric exists; Powertools warns about that, as it should.
-@pytest.mark.filterwarnings("ignore:No application metrics to publish")
 def test_a_missing_table_retries_the_whole_batch_and_dead_letters_nothing(sinks: Sinks) -> None:
     sinks.db.execute("DROP TABLE payments")
 

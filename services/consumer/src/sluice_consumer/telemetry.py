@@ -8,6 +8,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from sluice_consumer.logic import Disposition
 from sluice_shared.errors import ConflictingDuplicateError
+from sluice_shared.observability import build_metrics, publish_now
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Logger
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
 
     from sluice_consumer.logic import BatchResult
 
-__all__ = ["SERVICE", "record_batch"]
+__all__ = ["SERVICE", "record_batch", "record_sinks"]
 
 SERVICE: Final = "sluice-consumer"
 # Message ids of failed messages in the log line, at most this many (a 10,000-message batch could fail whole).
@@ -27,6 +28,24 @@ _METRICS: Final = (
     ("MessagesDeadLettered", Disposition.DEAD_LETTERED),
     ("MessagesRetried", Disposition.RETRY),
 )
+
+
+def record_sinks(result: BatchResult, *, logger: Logger) -> dict[str, dict[str, int]]:
+    """Publish the batch's sink rows per table and outcome (one EMF document per table, dimensioned by it).
+
+    Returns the same counts for the batch log line: ``{table: {outcome: rows}}``.
+    """
+    by_table: dict[str, dict[str, int]] = {}
+    for (table, outcome), rows in sorted(result.sink_counts.items()):
+        if rows:
+            by_table.setdefault(table, {})[outcome] = rows
+    for table, counts in by_table.items():
+        table_metrics = build_metrics(SERVICE)
+        table_metrics.add_dimension(name="table", value=table)
+        for outcome, rows in counts.items():
+            table_metrics.add_metric(name=f"SinkRows{outcome.title()}", unit=MetricUnit.Count, value=rows)
+        publish_now(table_metrics, logger=logger)
+    return by_table
 
 
 def record_batch(result: BatchResult, *, logger: Logger, metrics: EphemeralMetrics) -> None:
@@ -64,5 +83,6 @@ def record_batch(result: BatchResult, *, logger: Logger, metrics: EphemeralMetri
             "retry_codes": result.error_codes(Disposition.RETRY),
             "dead_letter_failures": sum(1 for outcome in result.outcomes if outcome.dead_letter_error is not None),
             "failed_messages": failed[:MAX_LOGGED_IDS],
+            **({"sink_rows": record_sinks(result, logger=logger)} if result.sink_counts else {}),
         },
     )
