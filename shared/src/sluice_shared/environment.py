@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Final
 
 __all__ = [
-    "ALL",
+    "APP_MIGRATIONS",
     "AWS_DEFAULT_REGION",
     "AWS_ENDPOINT_URL",
     "AWS_ENDPOINT_URL_SQS",
@@ -74,6 +74,8 @@ DB_USER: Final = "SLUICE_DB_USER"
 # DB_WRITER_PASSWORD. Neither is ever given to the consumer.
 DB_WRITER_SECRET_ARN: Final = "SLUICE_DB_WRITER_SECRET_ARN"  # noqa: S105 - the name of a variable
 DB_WRITER_PASSWORD: Final = "SLUICE_DB_WRITER_PASSWORD"  # noqa: S105 - the name of a variable
+# The application's migrations (its sink tables): 'package.module:folder' or a path (migrations, CLI).
+APP_MIGRATIONS: Final = "SLUICE_APP_MIGRATIONS"
 DB_IAM_AUTH: Final = "SLUICE_DB_IAM_AUTH"
 DB_SSLMODE: Final = "SLUICE_DB_SSLMODE"
 DB_SSLROOTCERT: Final = "SLUICE_DB_SSLROOTCERT"
@@ -93,5 +95,3 @@ AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: Final = "AWS_IGNORE_CONFIGURED_ENDPOINT_URL
 
 # --- tests ---
 TEST_DATABASE_URL: Final = "SLUICE_TEST_DATABASE_URL"
-
-ALL: Final = tuple(value for name, value in sorted(globals().items()) if name.isupper() and isinstance(value, str))

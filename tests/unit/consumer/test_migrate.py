@@ -37,7 +37,8 @@ def _settings() -> Iterator[None]:
 def _attempts(monkeypatch: pytest.MonkeyPatch, outcomes: list[Exception | MigrationResult]) -> list[str]:
     calls: list[str] = []
 
-    def apply(conninfo: str) -> MigrationResult:
+    def apply(conninfo: str, *, app_migrations: str | None) -> MigrationResult:
+        assert app_migrations is None  # the settings name none
         calls.append(conninfo)
         outcome = outcomes.pop(0)
         if isinstance(outcome, Exception):

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from sluice_cli import consume, contract, db, push
+from sluice_cli import consume, contract, db, push, sinks
 from sluice_cli.console import err, out
 from sluice_cli.dlq import app as dlq_app
 from sluice_cli.local import app as local_app
@@ -39,6 +39,7 @@ app.add_typer(db.app, name="db")
 app.command("consume")(consume.consume)
 app.command("push")(push.push)
 app.add_typer(local_app, name="local")
+app.add_typer(sinks.app, name="sinks")
 
 _state = {"debug": False}
 

@@ -12,17 +12,21 @@ the deployment fails (and rolls back) with it.
 After the migrations, the same run sets how the writer role logs in (:mod:`sluice_consumer.roles`): with the
 password of the writer's own secret when ``SLUICE_DB_WRITER_SECRET_ARN`` is set (Secrets Manager mode), else
 with IAM (``rds_iam``). The function holds the owner's credentials; the consumer never does.
+
+The application's own migrations (``SLUICE_APP_MIGRATIONS``) are applied after Sluice's, and when the payload
+registry declares table sinks, the writer is granted what they need and every sink is checked against the
+migrated schema: a sink that cannot work fails the deploy, with one line per problem, before any consumer runs.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from sluice_consumer import runtime
-from sluice_consumer.database import SecretCredentials
-from sluice_consumer.migrations import MigrationResult, apply_migrations_with_version
+from sluice_consumer.database import SecretCredentials, classify_database_error
+from sluice_consumer.migrations import MigrationResult, apply_migrations_with_version, connect
 from sluice_consumer.roles import WriterLogin, configure_writer_login
 from sluice_shared.errors import ConfigurationError, DatabaseAuthenticationError, TransientError
 from sluice_shared.observability import build_logger
@@ -50,6 +54,8 @@ class MigrationRun:
 
     result: MigrationResult
     writer: WriterLogin
+    grants: list[str] = field(default_factory=list)
+    """The privileges granted to the writer for the registry's sinks."""
 
 
 @logger.inject_lambda_context
@@ -66,6 +72,8 @@ def lambda_handler(event: dict[str, Any] | None, context: Any) -> dict[str, Any]
     writer = run.writer.describe()
     logger.info("migrations applied", extra={"applied": result.applied, "schema_version": result.version})
     logger.info("writer login configured", extra={"writer": writer})
+    if run.grants:
+        logger.info("sink privileges granted", extra={"grants": run.grants})
     return {
         "PhysicalResourceId": physical_id,
         # Provider framework: Data values become Fn::GetAtt attributes, so they are strings.
@@ -92,7 +100,8 @@ def migrate_with_retries(
         ConfigurationError: the writer's secret is not the writer's, or the owner may not alter the writer.
     """
     credentials = runtime.get_credentials()
-    writer_secret_arn = runtime.get_settings().db_writer_secret_arn
+    settings = runtime.get_settings()
+    writer_secret_arn = settings.db_writer_secret_arn
     writer_secret = SecretCredentials(writer_secret_arn) if writer_secret_arn else None
     give_up_at = clock() + budget_s
     refreshed = False
@@ -100,9 +109,9 @@ def migrate_with_retries(
     while True:
         try:
             conninfo = credentials.conninfo()
-            result = apply_migrations_with_version(conninfo)
+            result = apply_migrations_with_version(conninfo, app_migrations=settings.app_migrations)
             writer = configure_writer_login(conninfo, password=_writer_password(writer_secret))
-            return MigrationRun(result, writer)
+            return MigrationRun(result, writer, prepare_sinks(conninfo))
         except TransientError as exc:
             if isinstance(exc, DatabaseAuthenticationError) and not refreshed:
                 refreshed = True
@@ -114,6 +123,31 @@ def migrate_with_retries(
                 raise
             logger.warning("database not ready; retrying migrations", extra={"error": str(exc), "delay_s": delay})
             sleep(delay)
+
+
+def prepare_sinks(conninfo: str) -> list[str]:
+    """Grant the writer what the registry's sinks need and check them; return the grants made.
+
+    Raises:
+        ConfigurationError: a sink cannot work against this schema (every problem named).
+    """
+    registry = runtime.get_registry()
+    if not registry.sinks:
+        return []
+    import psycopg  # noqa: PLC0415 - already loaded by the migrations
+
+    from sluice_consumer.sink_check import check_sinks, grant_sink_privileges  # noqa: PLC0415
+
+    with connect(conninfo) as conn:
+        conn.autocommit = True
+        try:
+            granted, refused = grant_sink_privileges(conn, registry, role=WRITER_ROLE)
+            problems = [*refused, *check_sinks(conn, registry, role=WRITER_ROLE)]
+        except psycopg.Error as exc:
+            raise classify_database_error(exc) from exc
+    if problems:
+        raise ConfigurationError("table sinks cannot work: " + "; ".join(dict.fromkeys(map(str, problems))))
+    return granted
 
 
 def _writer_password(secret: SecretCredentials | None) -> str | None:

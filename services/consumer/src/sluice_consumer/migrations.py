@@ -10,14 +10,15 @@ function all call :func:`apply_migrations`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from sluice_consumer.database import classify_connect_error, classify_database_error
-from sluice_consumer.migration_files import Migration, available_migrations
+from sluice_consumer.migration_files import APP_VERSION_BASE, Migration, available_migrations
+from sluice_consumer.migration_files import app_migrations as app_migration_files
 from sluice_consumer.repository import (
     CREATE_MIGRATIONS_TABLE,
     INSERT_MIGRATION,
@@ -26,6 +27,9 @@ from sluice_consumer.repository import (
     SELECT_MIGRATIONS,
 )
 from sluice_shared.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = [
     "Migration",
@@ -66,8 +70,10 @@ class MigrationStatus:
     pending: list[str]
 
 
-def migrate(conn: psycopg.Connection[Any]) -> MigrationResult:
-    """Apply pending migrations on ``conn`` (not in autocommit mode); return what was applied.
+def migrate(conn: psycopg.Connection[Any], *, app: Sequence[Migration] = ()) -> MigrationResult:
+    """Apply pending migrations on ``conn`` (not in autocommit mode): Sluice's, then the application's ``app``.
+
+    Returns what was applied and Sluice's schema version (the application's versions are not part of it).
 
     Raises:
         MigrationChecksumError: an applied migration's file has changed.
@@ -79,7 +85,7 @@ def migrate(conn: psycopg.Connection[Any]) -> MigrationResult:
         conn.execute(LOCK_MIGRATIONS_TABLE)
         done = {version: (name, checksum) for version, name, checksum in conn.execute(SELECT_MIGRATIONS)}
         migrations = available_migrations()
-        for migration in migrations:
+        for migration in [*migrations, *app]:
             recorded = done.get(migration.version)
             if recorded is not None:
                 if recorded[1] != migration.checksum:
@@ -90,7 +96,7 @@ def migrate(conn: psycopg.Connection[Any]) -> MigrationResult:
             conn.execute(migration.sql)  # a file shipped in the package, not input
             conn.execute(INSERT_MIGRATION, (migration.version, migration.name, migration.checksum))
             applied.append(migration.name)
-        version = max([*done, *(migration.version for migration in migrations)], default=0)
+        version = max([*(v for v in done if v < APP_VERSION_BASE), *(m.version for m in migrations)], default=0)
     return MigrationResult(applied, version)
 
 
@@ -110,26 +116,30 @@ def _ensure_version_table(conn: psycopg.Connection[Any]) -> None:
         return
 
 
-def apply_migrations(conninfo: str) -> list[str]:
+def apply_migrations(conninfo: str, *, app_migrations: str | None = None) -> list[str]:
     """Connect to ``conninfo``, apply every pending migration, return the names of those newly applied.
+
+    ``app_migrations`` names the application's migrations folder (see :mod:`sluice_consumer.migration_files`);
+    they are applied after Sluice's.
 
     Raises:
         ConfigurationError: the URL is invalid, the role lacks privileges, or a migration file changed.
         DatabaseUnavailableError: the database cannot be reached (retrying may help).
     """
-    return apply_migrations_with_version(conninfo).applied
+    return apply_migrations_with_version(conninfo, app_migrations=app_migrations).applied
 
 
-def apply_migrations_with_version(conninfo: str) -> MigrationResult:
-    """:func:`apply_migrations`, also returning the schema version afterwards."""
+def apply_migrations_with_version(conninfo: str, *, app_migrations: str | None = None) -> MigrationResult:
+    """:func:`apply_migrations`, also returning Sluice's schema version afterwards."""
+    app = app_migration_files(app_migrations) if app_migrations else []
     with connect(conninfo) as conn:
         try:
-            return migrate(conn)
+            return migrate(conn, app=app)
         except psycopg.Error as exc:
             raise classify_database_error(exc) from exc
 
 
-def migration_status(conninfo: str) -> MigrationStatus:
+def migration_status(conninfo: str, *, app_migrations: str | None = None) -> MigrationStatus:
     """Read which migrations the database at ``conninfo`` has applied; changes nothing.
 
     Raises the same errors as :func:`apply_migrations`.
@@ -140,7 +150,8 @@ def migration_status(conninfo: str) -> MigrationStatus:
             done = {name for _, name, _ in conn.execute(SELECT_MIGRATIONS)} if row and row[0] else set()
         except psycopg.Error as exc:
             raise classify_database_error(exc) from exc
-    names = [migration.name for migration in available_migrations()]
+    app = app_migration_files(app_migrations) if app_migrations else []
+    names = [migration.name for migration in [*available_migrations(), *app]]
     return MigrationStatus(
         applied=[name for name in names if name in done], pending=[name for name in names if name not in done]
     )

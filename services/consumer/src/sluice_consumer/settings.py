@@ -65,6 +65,12 @@ class ConsumerSettings(ContractSettings):
         validation_alias=env.DB_SECRET_ARN,
         description="Secrets Manager secret (JSON with username and password, as RDS writes it).",
     )
+    app_migrations: str | None = Field(
+        default=None,
+        validation_alias=env.APP_MIGRATIONS,
+        description="The application's migrations ('package.module:folder' or a path), applied after Sluice's "
+        "by the migrations function and `sluice db migrate`.",
+    )
     db_writer_secret_arn: str | None = Field(
         default=None,
         validation_alias=env.DB_WRITER_SECRET_ARN,

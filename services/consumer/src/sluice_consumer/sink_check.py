@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
 from uuid import UUID
 
+from psycopg import errors as pg_errors
 from psycopg import sql
 from pydantic import BaseModel
 
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from sluice_shared.registry import PayloadRegistry
     from sluice_shared.sinks import ColumnSource, Sink
 
-__all__ = ["WRITER_ROLE", "SinkProblem", "check_sinks"]
+__all__ = ["WRITER_ROLE", "SinkProblem", "check_sinks", "grant_sink_privileges"]
 
 ROLE_EXISTS: Final = "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = %s)"
 HAS_PRIVILEGE: Final = "SELECT has_table_privilege(%s, %s, %s)"
@@ -101,6 +102,43 @@ def check_sinks(
         missing_role = f"role {role} does not exist: run Sluice's migrations (sluice db migrate)"
         problems.append(SinkProblem("*", "*", missing_role))
     return problems
+
+
+def grant_sink_privileges(
+    conn: psycopg.Connection[Any], registry: PayloadRegistry, *, role: str = WRITER_ROLE
+) -> tuple[list[str], list[SinkProblem]]:
+    """Grant ``role`` what each sink's mode needs on its table (``conn`` in autocommit mode, as a table owner).
+
+    Returns the grants made and, for each one the database refused (the migrating role does not own the
+    table), a problem naming the grant its owner must make. Tables that do not exist are left to
+    :func:`check_sinks`.
+    """
+    wanted: dict[tuple[str, str], set[str]] = {}
+    events: dict[tuple[str, str], str] = {}
+    for event_type, _version, sink in registry.sinks:
+        key = (sink.schema_name, sink.table_name)
+        wanted.setdefault(key, set()).update(_PRIVILEGES[sink.mode])
+        events.setdefault(key, event_type)
+    granted: list[str] = []
+    problems: list[SinkProblem] = []
+    for (schema, table), privileges in wanted.items():
+        names = sorted(privileges)
+        label = f"{schema}.{table}"
+        statement = sql.SQL("GRANT {privileges} ON TABLE {table} TO {role}").format(
+            privileges=sql.SQL(", ").join(sql.SQL(name) for name in names),  # from _PRIVILEGES, fixed words
+            table=sql.Identifier(schema, table),
+            role=sql.Identifier(role),
+        )
+        try:
+            conn.execute(statement)
+        except pg_errors.UndefinedTable:
+            continue
+        except pg_errors.InsufficientPrivilege:
+            problem = f"could not grant {', '.join(names)} to {role}: the table's owner must grant them"
+            problems.append(SinkProblem(events[schema, table], label, problem))
+            continue
+        granted.append(f"granted {', '.join(names)} on {label} to {role}")
+    return granted, problems
 
 
 def _problems(
