@@ -56,10 +56,12 @@ class Instance:
 
 
 @pytest.fixture
-def instances(migrated_database_url: str) -> Iterator[tuple[Instance, Instance]]:
+def instances(migrated_database_url: str, writer_url: str) -> Iterator[tuple[Instance, Instance]]:
+    """Two consumers as ``sluice_writer`` (as deployed), granted what the sinks do."""
     with psycopg.connect(migrated_database_url, autocommit=True) as db:
         db.execute(TABLES)
-    first, second = Instance(migrated_database_url), Instance(migrated_database_url)
+        db.execute("GRANT SELECT, INSERT, UPDATE, DELETE ON orders, payments, order_log TO sluice_writer")
+    first, second = Instance(writer_url), Instance(writer_url)
     try:
         yield first, second
     finally:

@@ -31,6 +31,7 @@ examples put whole histories into one batch, and the generated ones do it often 
 from __future__ import annotations
 
 import json
+import secrets
 import uuid
 from collections import Counter, deque
 from dataclasses import dataclass
@@ -42,12 +43,14 @@ import psycopg
 import pytest
 from hypothesis import HealthCheck, Phase, event, example, given, settings
 from hypothesis import strategies as st
+from psycopg import sql
 from pydantic import SecretStr
 
 from sluice_consumer import runtime
 from sluice_consumer.context import LocalContext
 from sluice_consumer.handler import lambda_handler
 from sluice_consumer.migrations import apply_migrations
+from sluice_consumer.roles import configure_writer_login, writer_conninfo
 from sluice_consumer.settings import ConsumerSettings
 from tests.support.factories import event_dict
 from tests.support.sink_property_registry import REGISTRY, SINK_TABLES, TABLES
@@ -71,6 +74,9 @@ EXAMPLES: Final = 25
 TEXT: Final = st.none() | st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=6)
 SMALL_INT: Final = st.integers(-1000, 1000)
 PROFILE_COLUMNS: Final = ("name", "name_version", "score", "score_version", "badge", "badge_version")
+PROFILES: Final = sql.SQL("SELECT profile_id, {} FROM prop_profiles").format(
+    sql.SQL(", ").join(map(sql.Identifier, PROFILE_COLUMNS))
+)
 # Which column group each profile event type writes.
 PROFILE_GROUP: Final = {"profile.named": "name", "profile.scored": "score", "profile.badged": "badge"}
 
@@ -203,13 +209,17 @@ def plans(draw: st.DrawFn, changes: Callable[[str], st.SearchStrategy[tuple[str,
 
 
 @pytest.fixture(scope="module")
-def property_database(database_factory: DatabaseFactory) -> str:
-    """One migrated database for the module, with the property tables (emptied before every example)."""
+def property_database(database_factory: DatabaseFactory) -> tuple[str, str]:
+    """One migrated database for the module, with the property tables (emptied before every example): the
+    owner's URL, and the URL of ``sluice_writer`` (the consumer's role, as deployed) granted what sinks do."""
     url = database_factory.create()
     apply_migrations(url)
+    password = secrets.token_urlsafe(24)
+    configure_writer_login(url, password=password)
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(TABLES)
-    return url
+        conn.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON {} TO sluice_writer").format(_tables()))
+    return url, writer_conninfo(url, password)
 
 
 class Consumer:
@@ -220,7 +230,7 @@ class Consumer:
         self.dead_letters = dead_letters
 
     def reset(self) -> None:
-        self.db.execute(f"TRUNCATE events, sluice_sink_tombstones, {', '.join(SINK_TABLES)}")
+        self.db.execute(sql.SQL("TRUNCATE events, sluice_sink_tombstones, {}").format(_tables()))
         self.dead_letters.sent.clear()
 
     def deliver(self, plan: Plan) -> None:
@@ -237,7 +247,7 @@ class Consumer:
             queue.extend((sent, count + 1) for index, (sent, count) in enumerate(batch) if f"m{index}" in failed)
         pytest.fail(f"the queue still holds {len(queue)} messages after {MAX_BATCHES} batches")
 
-    def rows(self, query: str) -> list[tuple[Any, ...]]:
+    def rows(self, query: str | sql.Composed) -> list[tuple[Any, ...]]:
         return [tuple(row) for row in self.db.execute(query)]
 
     def assert_recorded_once_or_dead_lettered(self, plan: Plan) -> None:
@@ -247,6 +257,10 @@ class Consumer:
         assert {uuid.UUID(json.loads(letter.record.body)["event_id"]) for letter in self.dead_letters.sent} == orphans
         recorded = self.rows("SELECT event_id FROM events")
         assert sorted(recorded) == sorted((e.event_id,) for e in plan.events if e.event_id not in orphans)
+
+
+def _tables() -> sql.Composable:
+    return sql.SQL(", ").join(map(sql.Identifier, SINK_TABLES))
 
 
 def _sqs_batch(batch: Sequence[tuple[Event, int]]) -> dict[str, Any]:
@@ -264,14 +278,15 @@ def _note_same_key(batch: Sequence[tuple[Event, int]]) -> None:
 
 
 @pytest.fixture
-def consumer(property_database: str) -> Iterator[Consumer]:
+def consumer(property_database: tuple[str, str]) -> Iterator[Consumer]:
+    owner_url, writer_url = property_database
     dead_letters = FakeDeadLetterSink()
     runtime.configure(
-        ConsumerSettings(database_url=SecretStr(property_database), payload_registry=REGISTRY),
+        ConsumerSettings(database_url=SecretStr(writer_url), payload_registry=REGISTRY),
         dead_letters=dead_letters,
     )
     try:
-        with psycopg.connect(property_database, autocommit=True) as db:
+        with psycopg.connect(owner_url, autocommit=True) as db:
             yield Consumer(db, dead_letters)
     finally:
         runtime.configure(None)
@@ -351,7 +366,7 @@ def test_upserts_and_updates_of_disjoint_columns_end_as_applying_them_in_version
     consumer.deliver(plan)
 
     consumer.assert_recorded_once_or_dead_lettered(plan)
-    stored = consumer.rows(f"SELECT profile_id, {', '.join(PROFILE_COLUMNS)} FROM prop_profiles")
+    stored = consumer.rows(PROFILES)
     assert {key: tuple(values) for key, *values in stored} == profiles_in_version_order(plan.events)
 
 
@@ -367,5 +382,5 @@ def test_inserts_apply_each_event_once_whatever_the_redeliveries_and_redone_batc
     consumer.assert_recorded_once_or_dead_lettered(plan)
     stored = consumer.rows("SELECT event_id, item, amount FROM prop_log")
     assert Counter(stored) == log_applied_once(plan.events)
-    profiles = consumer.rows(f"SELECT profile_id, {', '.join(PROFILE_COLUMNS)} FROM prop_profiles")
+    profiles = consumer.rows(PROFILES)
     assert {key: tuple(values) for key, *values in profiles} == profiles_in_version_order(plan.events)

@@ -11,6 +11,7 @@ prints the proxy's summary, including whether the extended query protocol was us
 from __future__ import annotations
 
 import re
+import secrets
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from sluice_consumer.repository import (
     SELECT_APPLIED_VERSIONS,
     SELECT_STORED,
 )
+from sluice_consumer.roles import configure_writer_login, writer_conninfo
 from sluice_consumer.settings import ConsumerSettings
 from tests.integration.consumer.conftest import dead_letters
 from tests.integration.consumer.test_sinks import cancelled, created, deleted, paid
@@ -201,12 +203,16 @@ def _sink_step(name: str, messages: int, report: ProxyReport) -> SinkStep:
 def sinks_through_proxy(
     pg_proxy: PgProxy, migrated_database_url: str, dlq_url: str
 ) -> Iterator[tuple[PgProxy, psycopg.Connection[Any]]]:
-    """The consumer with the sink registry, reaching the migrated database (with the sink tables) through the proxy."""
+    """The consumer with the sink registry, as ``sluice_writer`` (as deployed), reaching the migrated database (with
+    the sink tables) through the proxy."""
+    password = secrets.token_urlsafe(24)
+    configure_writer_login(migrated_database_url, password=password)
     with psycopg.connect(migrated_database_url, autocommit=True) as db:
         db.execute(SINK_TABLES)
+        db.execute("GRANT SELECT, INSERT, UPDATE, DELETE ON orders, payments, order_log TO sluice_writer")
         runtime.configure(
             ConsumerSettings(
-                database_url=SecretStr(pg_proxy.route(migrated_database_url)),
+                database_url=SecretStr(pg_proxy.route(writer_conninfo(migrated_database_url, password))),
                 dlq_url=dlq_url,
                 payload_registry=SINK_REGISTRY,
             )
