@@ -69,7 +69,7 @@ MAX_BATCH: Final = 12
 # A batch the handler keeps failing would loop forever: no history here needs more than this many batches.
 MAX_BATCHES: Final = 200
 # Each example costs a handful of real handler invocations (~10-40 ms each on these shared machines).
-EXAMPLES: Final = 25
+EXAMPLES: Final = 20
 
 TEXT: Final = st.none() | st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=6)
 SMALL_INT: Final = st.integers(-1000, 1000)
