@@ -11,8 +11,11 @@ prints the proxy's summary, including whether the extended query protocol was us
 from __future__ import annotations
 
 import re
+import secrets
 import uuid
-from typing import TYPE_CHECKING, Any
+from collections import Counter
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
 
 import psycopg
 import pytest
@@ -27,8 +30,13 @@ from sluice_consumer.repository import (
     SELECT_APPLIED_VERSIONS,
     SELECT_STORED,
 )
+from sluice_consumer.roles import configure_writer_login, writer_conninfo
 from sluice_consumer.settings import ConsumerSettings
+from tests.integration.consumer.conftest import dead_letters
+from tests.integration.consumer.test_sinks import cancelled, created, deleted, paid
 from tests.support.factories import event_body
+from tests.support.sink_registry import REGISTRY as SINK_REGISTRY
+from tests.support.sink_registry import TABLES as SINK_TABLES
 from tests.unit.consumer.sqs_events import sqs_event
 
 if TYPE_CHECKING:
@@ -36,7 +44,8 @@ if TYPE_CHECKING:
 
     from mypy_boto3_sqs import SQSClient
 
-    from tests.support.pgproxy import PgProxy
+    from sluice_consumer.logic import PartialBatchResponse
+    from tests.support.pgproxy import PgProxy, ProxyReport
 
 
 def failures(*indexes: int) -> dict[str, list[dict[str, str]]]:
@@ -128,3 +137,161 @@ def _hold_event_id(conn: psycopg.Connection[Any], event_id: str) -> None:
         " schema_version) VALUES (%s, 'order.cancelled', 'blocker', now(), '{}', 'x', 1, 1)",
         (event_id,),
     )
+
+
+# Each sink's one statement, recognised by what it writes (the sinks of tests/support/sink_registry.py).
+SINK_STATEMENTS: Final = {
+    "insert (order_log, no key)": re.compile(r'\bINSERT INTO "public"\."order_log" \('),
+    "insert (payments, foreign key)": re.compile(r'\bINSERT INTO "public"\."payments" \('),
+    "upsert (orders)": re.compile(r'\bINSERT INTO "public"\."orders" AS target\b'),
+    "update (orders.status)": re.compile(r'\bUPDATE "public"\."orders" AS target\b'),
+    "delete (orders, tombstones)": re.compile(r'\bDELETE FROM "public"\."orders" AS target\b'),
+}
+
+
+@dataclass(frozen=True)
+class SinkStep:
+    """What one handler invocation sent: its transactions, and each sink statement's count in each of them."""
+
+    name: str
+    messages: int
+    transactions: int
+    rolled_back: int
+    statements: Counter[str]
+    per_transaction: Counter[str]  # the largest count of a sink's statement in one transaction
+    texts: frozenset[str]  # the distinct SQL texts of the sink statements
+
+    def row(self) -> str:
+        counts = ", ".join(f"{sink}: {count}" for sink, count in sorted(self.statements.items()))
+        return (
+            f"  {self.name:<46} {self.messages:>3} messages, {self.transactions} transactions "
+            f"({self.rolled_back} rolled back); sink statements: {counts or 'none'}"
+        )
+
+
+def _sink_step(name: str, messages: int, report: ProxyReport) -> SinkStep:
+    """Split what the proxy saw into transactions (per connection, BEGIN to COMMIT/ROLLBACK) and count sinks."""
+    open_transactions: dict[int, Counter[str]] = {}
+    transactions: list[Counter[str]] = []
+    rolled_back = 0
+    statements: Counter[str] = Counter()
+    texts: set[str] = set()
+    for record in report.statements:
+        text = record.sql.strip()
+        if text == "BEGIN":
+            open_transactions[record.connection] = Counter()
+            continue
+        if text in {"COMMIT", "ROLLBACK"}:
+            transactions.append(open_transactions.pop(record.connection))
+            rolled_back += text == "ROLLBACK"
+            continue
+        sinks = [sink for sink, pattern in SINK_STATEMENTS.items() if pattern.search(text)]
+        assert len(sinks) <= 1, text
+        if sinks:
+            assert record.connection in open_transactions, f"a sink statement outside a transaction: {text[:80]}"
+            assert record.protocol == "extended", text  # its binary array parameters travel in Bind messages
+            texts.add(text)
+            open_transactions[record.connection][sinks[0]] += 1
+            statements[sinks[0]] += 1
+    per_transaction: Counter[str] = Counter()
+    for counts in transactions:
+        per_transaction |= counts  # the maximum per sink
+    return SinkStep(name, messages, len(transactions), rolled_back, statements, per_transaction, frozenset(texts))
+
+
+@pytest.fixture
+def sinks_through_proxy(
+    pg_proxy: PgProxy, migrated_database_url: str, dlq_url: str
+) -> Iterator[tuple[PgProxy, psycopg.Connection[Any]]]:
+    """The consumer with the sink registry, as ``sluice_writer`` (as deployed), reaching the migrated database (with
+    the sink tables) through the proxy."""
+    password = secrets.token_urlsafe(24)
+    configure_writer_login(migrated_database_url, password=password)
+    with psycopg.connect(migrated_database_url, autocommit=True) as db:
+        db.execute(SINK_TABLES)
+        db.execute("GRANT SELECT, INSERT, UPDATE, DELETE ON orders, payments, order_log TO sluice_writer")
+        runtime.configure(
+            ConsumerSettings(
+                database_url=SecretStr(pg_proxy.route(writer_conninfo(migrated_database_url, password))),
+                dlq_url=dlq_url,
+                payload_registry=SINK_REGISTRY,
+            )
+        )
+        try:
+            yield pg_proxy, db
+        finally:
+            runtime.configure(None)
+
+
+def test_every_sink_mode_writes_one_statement_per_batch_and_pins_nothing(
+    sinks_through_proxy: tuple[PgProxy, psycopg.Connection[Any]], sqs_client: SQSClient, dlq_url: str
+) -> None:
+    proxy, db = sinks_through_proxy
+    steps: list[SinkStep] = []
+
+    def step(name: str, bodies: list[str], *, receive_count: int = 1) -> PartialBatchResponse:
+        proxy.reset()
+        response: PartialBatchResponse = lambda_handler(sqs_event(bodies, receive_count=receive_count), LocalContext())
+        report = proxy.report()
+        assert report.pinning == (), report.summary()
+        assert report.named_statements == (), report.summary()
+        steps.append(_sink_step(name, len(bodies), report))
+        return response
+
+    at = "2026-11-26T12:{:02d}:00+00:00".format
+    orders = [created(f"o-{index}", at=at(10)) for index in range(30)]
+    # insert (no key) and upsert, one transaction; then newer, older and redelivered upserts with a twin
+    assert step("insert + upsert: 30 new orders", orders) == failures()
+    newer = [created(f"o-{index}", at=at(20), total=200) for index in range(5)]
+    older = [created(f"o-{index}", at=at(5), total=5) for index in range(5, 10)]
+    assert step("upsert: newer, older, twin", [*newer, *older, newer[0]]) == failures()
+    assert step("upsert: redelivered", orders[:10], receive_count=2) == failures()
+    # insert with a foreign key to every order that is there
+    assert step("insert with a foreign key: 20 payments", [paid(f"o-{index}") for index in range(20)]) == failures()
+    # update: one cancellation has no row yet, so the transaction is rolled back and redone without it
+    cancellations = [*(cancelled(f"o-{index}", at=at(30)) for index in range(20)), cancelled("o-404", at=at(30))]
+    assert step("update: 20 rows, 1 held back (redo pass)", cancellations) == failures(20)
+    # delete (tombstones) of orders without payments, one with no row at all (ignored, tombstoned)
+    deletions = [*(deleted(f"o-{index}", at=at(40)) for index in range(20, 30)), deleted("o-500", at=at(40))]
+    assert step("delete: 11 keys, tombstones", deletions) == failures()
+    # upserts consult the tombstones: an older one stays out, a newer one brings its row back
+    back = [created("o-20", at=at(35)), created("o-21", at=at(45)), created("o-500", at=at(39))]
+    assert step("upsert after delete: tombstones consulted", back) == failures()
+    # a row the table refuses: the batch is bisected until it stands alone, then dead-lettered
+    refused = [created(f"o-{index}", at=at(50)) for index in range(40, 47)]
+    bad = created("o-bad", total=-5)
+    assert step("constraint violation: bisection", [*refused[:3], bad, *refused[3:]]) == failures()
+    # a payment whose order is not there: bisected, retried, then dead-lettered on its last delivery
+    early = paid("o-999")
+    fk_batch = [*(paid(f"o-{index}") for index in range(40, 47)), early]
+    assert step("foreign key: bisection, retried", fk_batch) == failures(7)
+    assert step("foreign key: last delivery, dead-lettered", [early], receive_count=5) == failures()
+
+    print("\nRDS Proxy pinning proof of every sink mode (statements per sink, counted on the wire):")
+    print("\n".join(item.row() for item in steps))
+    totals: Counter[str] = Counter()
+    for item in steps:
+        totals.update(item.statements)
+    print(f"  totals: {dict(sorted(totals.items()))}; at most one per sink in any transaction")
+
+    # each sink wrote with exactly one statement in each transaction that had rows for it, whatever the batch size
+    for item in steps:
+        assert set(item.per_transaction.values()) <= {1}, item
+    by_name = {item.name: item for item in steps}
+    assert by_name["insert + upsert: 30 new orders"].statements == Counter(
+        {"insert (order_log, no key)": 1, "upsert (orders)": 1}
+    )
+    assert by_name["update: 20 rows, 1 held back (redo pass)"].statements == Counter({"update (orders.status)": 2})
+    assert by_name["update: 20 rows, 1 held back (redo pass)"].rolled_back == 1
+    assert by_name["delete: 11 keys, tombstones"].statements == Counter({"delete (orders, tombstones)": 1})
+    assert by_name["constraint violation: bisection"].rolled_back >= 2
+    assert totals.keys() == SINK_STATEMENTS.keys()
+    # one fixed text per sink, whatever the batch size: composed once, rows travel as array parameters
+    assert len(frozenset().union(*(item.texts for item in steps))) == len(SINK_STATEMENTS)
+    # and the tables hold what the events imply
+    assert db.execute("SELECT count(*) FROM orders WHERE status = 'cancelled'").fetchone() == (20,)
+    assert db.execute("SELECT count(*) FROM payments").fetchone() == (27,)
+    kept = db.execute("SELECT order_id FROM orders WHERE order_id IN ('o-20', 'o-21', 'o-500') ORDER BY 1")
+    assert kept.fetchall() == [("o-21",)]
+    letters = sorted((reason.error_code, body) for body, reason in dead_letters(sqs_client, dlq_url, expected=2))
+    assert letters == sorted([("constraint_violation", bad), ("missing_reference", early)])
