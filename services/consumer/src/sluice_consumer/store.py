@@ -144,6 +144,8 @@ def write_events_and_sinks(
     first = _first_positions(rows)
     stored = _known_redeliveries(conn, [rows[position] for position in first.values()])
     pending = [position for position in first.values() if rows[position].event_id.bytes not in stored]
+    if not pending:  # every event is stored already: nothing reaches a sink, no transaction to open
+        return _classify(conn, rows, first, set(), stored)
     held: dict[int, Sink] = {}
     for _ in range(MAX_SINK_PASSES):
         todo = [position for position in pending if position not in held]
