@@ -97,3 +97,24 @@ def test_a_seed_makes_the_stream_reproducible() -> None:
 def test_impossible_ratios_are_refused(invalid: float, duplicate: float, message: str) -> None:
     with pytest.raises(ValueError, match=message.replace("+", r"\+")):
         list(generate_events(10, invalid_ratio=invalid, duplicate_ratio=duplicate))
+
+
+def test_cancellations_and_payments_name_an_order_created_validly_before_them() -> None:
+    events = list(generate_events(500, invalid_ratio=0.1, duplicate_ratio=0.05, seed=11, now=NOW))
+    created: set[str] = set()
+    referring = 0
+    registry = default_registry()
+
+    for event in events:
+        try:
+            validate_event(event, registry=registry)
+        except InvalidMessageError:
+            continue
+        payload = event["payload"]
+        if event["event_type"] == "order.created":
+            created.add(payload["order_id"])
+        elif event["event_type"] in {"order.cancelled", "payment.captured"}:
+            assert payload["order_id"] in created
+            referring += 1
+
+    assert referring > 100

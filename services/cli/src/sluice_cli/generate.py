@@ -1,9 +1,12 @@
 """Realistic sample events from the built-in catalog, with invalid ones and exact duplicates mixed in.
 
-Valid events satisfy the envelope and their payload model (``sluice_shared.catalog``). Invalid ones break
-the contract the ways real producers do: a naive timestamp, an unknown top-level field, a NUL character in a
-payload string, a payload violating its model, wrong types. Duplicates repeat an earlier valid event exactly
-(same ``event_id``), as a producer's retry would. With a ``seed`` the stream is reproducible.
+Valid events satisfy the envelope and their payload model (``sluice_shared.catalog``), and they relate as the
+catalog's tables expect: an ``order.cancelled`` or a ``payment.captured`` names an order created (validly)
+earlier in the stream, and comes later in time, so the catalog's table sinks end with every order, cancellation
+and payment in place. Invalid ones break the contract the ways real producers do: a naive timestamp, an unknown
+top-level field, a NUL character in a payload string, a payload violating its model, wrong types. Duplicates
+repeat an earlier valid event exactly (same ``event_id``), as a producer's retry would. With a ``seed`` the
+stream is reproducible.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-__all__ = ["INVALID_KINDS", "generate_events"]
+__all__ = ["EVENT_TYPES", "INVALID_KINDS", "generate_events"]
 
 SOURCES: Final = ("checkout-service", "billing-service", "accounts-service", "mobile-app")
 CURRENCIES: Final = ("EUR", "USD", "GBP", "JPY")
@@ -53,16 +56,19 @@ def generate_events(
     start = (now or datetime.now(UTC)) - timedelta(seconds=SPREAD_SECONDS)
     kinds = _kinds(count, invalid_ratio, duplicate_ratio, rng)
     valid: list[Event] = []
+    orders: list[str] = []  # ids of the orders created so far by valid events
     invalid = 0
     for position, kind in enumerate(kinds):
         occurred_at = start + timedelta(seconds=SPREAD_SECONDS * position / max(count, 1))
         if kind == "duplicate":
             yield copy.deepcopy(rng.choice(valid))
         elif kind == "invalid":
-            yield _invalid_event(rng, occurred_at, invalid)
+            yield _invalid_event(rng, occurred_at, invalid, orders)
             invalid += 1
         else:
-            event = _valid_event(rng, occurred_at)
+            event = _valid_event(rng, occurred_at, orders)
+            if event["event_type"] == "order.created":
+                orders.append(event["payload"]["order_id"])
             valid.append(event)
             yield copy.deepcopy(event)
 
@@ -117,14 +123,14 @@ def _order_created(rng: random.Random) -> Event:
     }
 
 
-def _order_cancelled(rng: random.Random) -> Event:
-    return {"order_id": _ident(rng, "ord"), "reason": rng.choice(CANCEL_REASONS)}
+def _order_cancelled(rng: random.Random, order_id: str) -> Event:
+    return {"order_id": order_id, "reason": rng.choice(CANCEL_REASONS)}
 
 
-def _payment_captured(rng: random.Random) -> Event:
+def _payment_captured(rng: random.Random, order_id: str) -> Event:
     return {
         "payment_id": _ident(rng, "pay"),
-        "order_id": _ident(rng, "ord"),
+        "order_id": order_id,
         "currency": rng.choice(CURRENCIES),
         "amount_cents": rng.randrange(199, 100_000),
     }
@@ -141,14 +147,22 @@ def _user_signed_up(rng: random.Random) -> Event:
 
 PAYLOADS: Final[dict[str, Callable[[random.Random], Event]]] = {
     "order.created": _order_created,
-    "order.cancelled": _order_cancelled,
-    "payment.captured": _payment_captured,
     "user.signed_up": _user_signed_up,
 }
+# Events about an existing order: the payload names one created earlier.
+ORDER_PAYLOADS: Final[dict[str, Callable[[random.Random, str], Event]]] = {
+    "order.cancelled": _order_cancelled,
+    "payment.captured": _payment_captured,
+}
+EVENT_TYPES: Final = (*PAYLOADS, *ORDER_PAYLOADS)
 
 
-def _valid_event(rng: random.Random, occurred_at: datetime) -> Event:
-    event_type = rng.choice(tuple(PAYLOADS))
+def _valid_event(rng: random.Random, occurred_at: datetime, orders: list[str]) -> Event:
+    event_type = rng.choice(EVENT_TYPES)
+    if event_type in ORDER_PAYLOADS and orders:
+        return _envelope(rng, event_type, occurred_at, ORDER_PAYLOADS[event_type](rng, rng.choice(orders)))
+    if event_type in ORDER_PAYLOADS:  # no order yet to refer to: this one creates the first
+        event_type = "order.created"
     return _envelope(rng, event_type, occurred_at, PAYLOADS[event_type](rng))
 
 
@@ -195,8 +209,8 @@ INVALID_KINDS: Final[dict[str, Callable[[Event, random.Random], None]]] = {
 }
 
 
-def _invalid_event(rng: random.Random, occurred_at: datetime, number: int) -> Event:
-    event = _valid_event(rng, occurred_at)
+def _invalid_event(rng: random.Random, occurred_at: datetime, number: int, orders: list[str]) -> Event:
+    event = _valid_event(rng, occurred_at, orders)
     # Rotate through the kinds so even a handful of invalid events shows every way of breaking the contract.
     breaker = tuple(INVALID_KINDS.values())[number % len(INVALID_KINDS)]
     breaker(event, rng)

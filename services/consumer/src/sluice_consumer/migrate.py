@@ -25,9 +25,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from sluice_consumer import runtime
-from sluice_consumer.database import SecretCredentials, classify_database_error
-from sluice_consumer.migrations import MigrationResult, apply_migrations_with_version, connect
+from sluice_consumer.database import SecretCredentials
+from sluice_consumer.migrations import MigrationResult, apply_migrations_with_version
 from sluice_consumer.roles import WriterLogin, configure_writer_login
+from sluice_consumer.sink_check import grant_and_check_sinks
 from sluice_shared.errors import ConfigurationError, DatabaseAuthenticationError, TransientError
 from sluice_shared.observability import build_logger
 from sluice_shared.roles import WRITER_ROLE
@@ -126,28 +127,13 @@ def migrate_with_retries(
 
 
 def prepare_sinks(conninfo: str) -> list[str]:
-    """Grant the writer what the registry's sinks need and check them; return the grants made.
+    """Grant the writer what the configured registry's sinks need and check them; return the grants made.
 
     Raises:
         ConfigurationError: a sink cannot work against this schema (every problem named).
     """
     registry = runtime.get_registry()
-    if not registry.sinks:
-        return []
-    import psycopg  # noqa: PLC0415 - already loaded by the migrations
-
-    from sluice_consumer.sink_check import check_sinks, grant_sink_privileges  # noqa: PLC0415
-
-    with connect(conninfo) as conn:
-        conn.autocommit = True
-        try:
-            granted, refused = grant_sink_privileges(conn, registry, role=WRITER_ROLE)
-            problems = [*refused, *check_sinks(conn, registry, role=WRITER_ROLE)]
-        except psycopg.Error as exc:
-            raise classify_database_error(exc) from exc
-    if problems:
-        raise ConfigurationError("table sinks cannot work: " + "; ".join(dict.fromkeys(map(str, problems))))
-    return granted
+    return grant_and_check_sinks(conninfo, registry) if registry.sinks else []
 
 
 def _writer_password(secret: SecretCredentials | None) -> str | None:

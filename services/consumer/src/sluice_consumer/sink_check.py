@@ -20,6 +20,7 @@ from psycopg import errors as pg_errors
 from psycopg import sql
 from pydantic import BaseModel
 
+from sluice_consumer.database import classify_database_error
 from sluice_consumer.sink_sql import TOMBSTONES
 from sluice_consumer.sink_writer import read_table
 from sluice_shared.errors import ConfigurationError
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from sluice_shared.registry import PayloadRegistry
     from sluice_shared.sinks import ColumnSource, Sink
 
-__all__ = ["WRITER_ROLE", "SinkProblem", "check_sinks", "grant_sink_privileges"]
+__all__ = ["WRITER_ROLE", "SinkProblem", "check_sinks", "grant_and_check_sinks", "grant_sink_privileges"]
 
 ROLE_EXISTS: Final = "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = %s)"
 HAS_PRIVILEGE: Final = "SELECT has_table_privilege(%s, %s, %s)"
@@ -102,6 +103,29 @@ def check_sinks(
         missing_role = f"role {role} does not exist: run Sluice's migrations (sluice db migrate)"
         problems.append(SinkProblem("*", "*", missing_role))
     return problems
+
+
+def grant_and_check_sinks(conninfo: str, registry: PayloadRegistry, *, role: str = WRITER_ROLE) -> list[str]:
+    """As a schema owner: grant ``role`` what the sinks need, then check them; return the grants made.
+
+    What the deploy's migrations function and the local pipeline do after migrating.
+
+    Raises:
+        ConfigurationError: a sink cannot work against this schema (every problem named).
+        DatabaseUnavailableError: the database could not be reached or failed.
+    """
+    from sluice_consumer.migrations import connect  # noqa: PLC0415 - the migrator's connection, owner's rights
+
+    with connect(conninfo) as conn:
+        conn.autocommit = True
+        try:
+            granted, refused = grant_sink_privileges(conn, registry, role=role)
+            problems = [*refused, *check_sinks(conn, registry, role=role)]
+        except pg_errors.Error as exc:
+            raise classify_database_error(exc) from exc
+    if problems:
+        raise ConfigurationError("table sinks cannot work: " + "; ".join(dict.fromkeys(map(str, problems))))
+    return granted
 
 
 def grant_sink_privileges(

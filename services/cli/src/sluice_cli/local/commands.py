@@ -22,8 +22,9 @@ from sluice_cli.console import err, out
 from sluice_cli.local.demo import DemoPlan, DemoReport, run_demo
 from sluice_cli.local.pipeline import DEFAULT_QUEUE_NAME, LOCAL_POLL_WAIT_SECONDS, LocalPipeline, PipelineConfig
 from sluice_cli.local.queues import LOCAL_TOPOLOGY
+from sluice_cli.local.sink_reconcile import references_first
 from sluice_shared import environment as env
-from sluice_shared.catalog import CATALOG_REGISTRY
+from sluice_shared.catalog import CATALOG_MIGRATIONS, CATALOG_REGISTRY
 from sluice_shared.roles import WRITER_ROLE
 from sluice_shared.topology import SQS_MAX_BATCH_SIZE_FIFO, QueueTopology
 
@@ -93,6 +94,16 @@ def up(
     batching_window: WindowOption = LOCAL_TOPOLOGY.batching_window_seconds,
     consumer_timeout: TimeoutOption = LOCAL_TOPOLOGY.consumer_timeout_seconds,
     payload_registry: PayloadRegistryOption = CATALOG_REGISTRY,
+    app_migrations: Annotated[
+        str | None,
+        typer.Option(
+            "--app-migrations",
+            envvar=env.APP_MIGRATIONS,
+            help="Your own migrations (your sinks' tables), applied after Sluice's. Default: the sample catalog's "
+            "when the payload registry is the sample catalog.",
+            show_default=False,
+        ),
+    ] = None,
     log_level: LogLevelOption = "INFO",
 ) -> None:
     """Start the pipeline on loopback and run until Ctrl-C; print where everything is."""
@@ -117,6 +128,7 @@ def up(
         ingest_port=ingest_port,
         sqs_port=sqs_port,
         payload_registry=payload_registry,
+        app_migrations=app_migrations or (CATALOG_MIGRATIONS if payload_registry == CATALOG_REGISTRY else None),
         environment={"POWERTOOLS_LOG_LEVEL": log_level.upper()},
     )
     err.print("starting the local pipeline ...")
@@ -175,8 +187,13 @@ def demo(
     from sluice_cli.generate import generate_events  # noqa: PLC0415 - only this command needs it
     from sluice_ingest.logic import EVENTS_PATH  # noqa: PLC0415 - ~190 ms of imports
 
-    generated = list(
-        generate_events(plan.events, invalid_ratio=plan.invalid_ratio, duplicate_ratio=plan.duplicate_ratio, seed=seed)
+    generated = references_first(
+        list(
+            generate_events(
+                plan.events, invalid_ratio=plan.invalid_ratio, duplicate_ratio=plan.duplicate_ratio, seed=seed
+            )
+        ),
+        count=plan.references_first,
     )
     bad = [json.dumps(event) for event in generate_events(max(0, plan.poison - 1), invalid_ratio=1.0, seed=seed)]
     poison_bodies = [*bad, "{not json"][: plan.poison]
@@ -184,6 +201,7 @@ def demo(
     config = PipelineConfig(
         database_url=database_url,
         payload_registry=CATALOG_REGISTRY,
+        app_migrations=CATALOG_MIGRATIONS,
         environment={"POWERTOOLS_LOG_LEVEL": "WARNING"},
     )
     err.print("starting the local pipeline ...")
@@ -239,6 +257,15 @@ def _print_report(report: DemoReport, events_url: str) -> None:
             "latency",
             " / ".join(f"{value:,.0f}" for value in cuts.values()) + " ms",
             " / ".join(f"p{p}" for p in cuts) + ", request sent -> row committed",
+        ),
+        *(
+            (
+                f"table {table.table}",
+                f"{table.rows:,}",
+                f"rows, {table.expected:,} implied by the stored events"
+                + ("" if table.reconciled else f": {table.difference_count} off"),
+            )
+            for table in report.sink_tables
         ),
         ("reconciled", "yes" if report.reconciled else "NO", "; ".join(report.problems)),
     ]

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 from urllib.parse import urlsplit
 
 from sluice_cli.local.repository import SELECT_STORED
+from sluice_cli.local.sink_reconcile import TableReconciliation, reconcile_catalog_tables
 from sluice_shared.dead_letter import DeadLetterReason
 from sluice_shared.errors import QueueUnavailableError
 from sluice_shared.sqs import BatchSender, OutgoingMessage
@@ -67,7 +68,12 @@ class DemoPlan:
     # received (../shared/FACTS.md): at most this many messages are left in the queue (waiting or in flight).
     max_backlog: int = 100
     seed: int | None = 2026
-    drain_timeout_seconds: float = 120.0
+    # Cancellations and payments sent ahead of the orders they name: retried until their order is in.
+    references_first: int = 10
+    # The sample catalog's sink tables are reconciled against the stored events (the demo's registry).
+    sink_tables: bool = True
+    # A message retried once waits a visibility timeout (31 s locally) before SQS delivers it again.
+    drain_timeout_seconds: float = 180.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +139,7 @@ class DemoReport:
     handler_rate: float = 0.0
     """Records per second of consumer handler time once warm: the consumer's own speed in this run."""
     latencies_ms: list[float] = field(default_factory=list)
+    sink_tables: list[TableReconciliation] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -283,6 +290,12 @@ def run_demo(
     run.report.handler_records, run.report.handler_batches = stats.records, stats.batches
     run.report.handler_seconds, run.report.handler_rate = stats.handler_seconds, stats.handler_rate
     _reconcile(run.report, pipeline, run.accepted_ids, run.sent_at)
+    if plan.sink_tables:
+        run.report.sink_tables = reconcile_catalog_tables(pipeline.database_url)
+        for table in run.report.sink_tables:
+            if not table.reconciled:
+                detail = "; ".join(table.differences)
+                run.report.problems.append(f"table {table.table}: {table.difference_count} rows off ({detail})")
     return run.report
 
 

@@ -34,6 +34,7 @@ from sluice_cli.local.sqs_server import EmbeddedSqs
 from sluice_shared import environment as env
 from sluice_shared.aws import sqs_client
 from sluice_shared.errors import SluiceError, TransientError
+from sluice_shared.registry import load_registry
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -92,6 +93,8 @@ class PipelineConfig:
     migrate: bool = True
     # SLUICE_PAYLOAD_REGISTRY for both functions; None: the environment's (unset: no payload models, as deployed).
     payload_registry: str | None = None
+    # SLUICE_APP_MIGRATIONS: the application's own migrations (its sink tables), applied after Sluice's.
+    app_migrations: str | None = None
     # Replace the real handlers (tests, fault injection); None runs the consumer and ingest functions.
     consumer: Handler | None = None
     ingest: Handler | None = None
@@ -210,8 +213,9 @@ class LocalPipeline:
         if config.migrate:
             from sluice_consumer.migrations import apply_migrations  # noqa: PLC0415 - psycopg only when used
 
-            applied = apply_migrations(self._database.url)
+            applied = apply_migrations(self._database.url, app_migrations=config.app_migrations)
             logger.info("migrations applied: %s", ", ".join(applied) or "none pending")
+            self._prepare_sinks()
         consumer = config.consumer or stack.enter_context(
             consumer_handler(
                 database_url=self._writer_url(),
@@ -238,6 +242,21 @@ class LocalPipeline:
         source.start()
         stack.callback(source.stop)
         self._event_source = source
+
+    def _prepare_sinks(self) -> None:
+        """As the deploy does: grant the writer what the registry's sinks need, and check them.
+
+        Raises:
+            ConfigurationError: a sink cannot work against the migrated schema (every problem named).
+        """
+        from sluice_consumer.sink_check import grant_and_check_sinks  # noqa: PLC0415 - psycopg only when used
+        from sluice_shared.settings import ContractSettings  # noqa: PLC0415
+
+        spec = self.config.payload_registry
+        registry = load_registry(spec) if spec else ContractSettings().build_registry()
+        if registry.sinks:
+            for granted in grant_and_check_sinks(_started(self._database).url, registry):
+                logger.info("%s", granted)
 
     def _writer_url(self) -> str:
         """Give the consumer's role a fresh password and return its URL: the consumer never runs as the owner.

@@ -5,6 +5,10 @@ They are used only where asked for: ``SLUICE_PAYLOAD_REGISTRY=sluice_shared.cata
 deployment has no payload models at all. These models are also a template for writing a registry. Extra
 payload fields are allowed so producers can add fields before consumers know them (forward-compatible
 evolution).
+
+The catalog also shows table sinks: ``order.created`` upserts ``orders``, ``order.cancelled`` updates its
+status (version-guarded by its own column), ``payment.captured`` inserts into ``payments`` (a foreign key to
+``orders``). The tables come from the migrations beside this module (:data:`CATALOG_MIGRATIONS`).
 """
 
 from __future__ import annotations
@@ -14,8 +18,10 @@ from typing import Annotated, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from sluice_shared.registry import PayloadRegistry, UnknownEventTypePolicy
+from sluice_shared.sinks import Sink, SinkEvent, SinkMode, computed, constant
 
 __all__ = [
+    "CATALOG_MIGRATIONS",
     "CATALOG_REGISTRY",
     "OrderCancelled",
     "OrderCreated",
@@ -25,8 +31,10 @@ __all__ = [
     "default_registry",
 ]
 
-# The ``SLUICE_PAYLOAD_REGISTRY`` value that selects this catalog.
+# The ``SLUICE_PAYLOAD_REGISTRY`` value that selects this catalog, and the ``SLUICE_APP_MIGRATIONS`` value of the
+# tables its sinks write.
 CATALOG_REGISTRY: Final = "sluice_shared.catalog:default_registry"
+CATALOG_MIGRATIONS: Final = "sluice_shared.catalog:migrations"
 
 Identifier = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=64)]
 Currency = Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Z]{3}$")]
@@ -80,10 +88,61 @@ class UserSignedUp(_Payload):
 
 
 def default_registry(*, unknown_event_types: UnknownEventTypePolicy = UnknownEventTypePolicy.ACCEPT) -> PayloadRegistry:
-    """A new registry holding the built-in catalog."""
+    """A new registry holding the sample catalog's models and its table sinks."""
     registry = PayloadRegistry(unknown_event_types=unknown_event_types)
     registry.register("order.created", OrderCreated)
     registry.register("order.cancelled", OrderCancelled)
     registry.register("payment.captured", PaymentCaptured)
     registry.register("user.signed_up", UserSignedUp)
+    registry.sink(
+        "order.created",
+        Sink(
+            table="orders",
+            mode=SinkMode.UPSERT,
+            key=("order_id",),
+            columns={
+                "order_id": "payload.order_id",
+                "customer_id": "payload.customer_id",
+                "currency": "payload.currency",
+                "total_cents": "payload.total_cents",
+                "line_count": computed(_line_count, description="number of lines"),
+                "placed_at": "occurred_at",
+            },
+            version_column="order_version",
+        ),
+    )
+    registry.sink(
+        "order.cancelled",
+        Sink(
+            table="orders",
+            mode=SinkMode.UPDATE,
+            key=("order_id",),
+            columns={
+                "order_id": "payload.order_id",
+                "status": constant("cancelled"),
+                "cancel_reason": "payload.reason",
+            },
+            version_column="status_version",
+        ),
+    )
+    registry.sink(
+        "payment.captured",
+        Sink(
+            table="payments",
+            mode=SinkMode.INSERT,
+            key=("payment_id",),
+            columns={
+                "payment_id": "payload.payment_id",
+                "order_id": "payload.order_id",
+                "currency": "payload.currency",
+                "amount_cents": "payload.amount_cents",
+                "captured_at": "occurred_at",
+            },
+        ),
+    )
     return registry
+
+
+def _line_count(event: SinkEvent) -> int:
+    order: OrderCreated = event.payload
+    return len(order.lines)
