@@ -33,6 +33,7 @@ CRASH_REPLAY = str(Path(__file__).with_name("crash_replay.py"))
 VISIBILITY_TIMEOUT = 2  # seconds a killed run's in-flight messages stay hidden
 MESSAGES = 80
 MAX_RUNS = 40  # bounds the test: kills plus the reruns that finish the job
+START_LIMIT_SECONDS = 60  # for the CLI to start and move its first messages, on a loaded machine too
 
 
 def _environment(sqs_endpoint: str) -> dict[str, str]:
@@ -62,14 +63,14 @@ def _assert_nothing_lost(queues: Queues, originals: list[str]) -> Counter[str]:
     return arrived
 
 
-def _visible(queues: Queues) -> int:
-    values = queues.client.get_queue_attributes(QueueUrl=queues.dlq_url, AttributeNames=["ApproximateNumberOfMessages"])
-    return int(values["Attributes"]["ApproximateNumberOfMessages"])
-
-
 def _start_replay(queues: Queues, sqs_endpoint: str) -> subprocess.Popen[str]:
-    """Start ``sluice dlq replay`` and return once it has received its first messages (or ended)."""
-    before = _visible(queues)
+    """Start ``sluice dlq replay`` and return once it has moved its first messages (or ended).
+
+    Waiting for a move (sent and deleted), not a mere receive, puts what follows inside the replay's moving phase
+    however slowly a loaded machine starts the CLI: the rate limit then leaves more than a second and a half of
+    moving to do.
+    """
+    before = queues.depth(queues.dlq_url)
     process = subprocess.Popen(
         [SLUICE, *_replay_args(queues)],
         env=_environment(sqs_endpoint),
@@ -77,8 +78,8 @@ def _start_replay(queues: Queues, sqs_endpoint: str) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 15
-    while _visible(queues) == before and process.poll() is None and time.monotonic() < deadline:
+    deadline = time.monotonic() + START_LIMIT_SECONDS
+    while queues.depth(queues.dlq_url) == before and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
     return process
 
