@@ -6,6 +6,7 @@ import json
 import os
 import queue
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -101,15 +102,25 @@ def _what_local_up_provisions() -> DatabaseKind:
     return DatabaseKind.EXPLICIT
 
 
+class _Sluice:
+    """A running ``sluice`` process and the throwaway cluster directories it printed (removed if left behind)."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.process = process
+        self.directories: list[Path] = []
+
+
 @contextmanager
-def _sluice(*args: str) -> Iterator[subprocess.Popen[str]]:
-    """Run ``sluice`` and make sure it ends: SIGTERM first (it stops what it started), SIGKILL if it hangs, then
-    remove any container it could not (its label names its pid)."""
+def _sluice(*args: str) -> Iterator[_Sluice]:
+    """Run ``sluice`` and make sure nothing it started outlives the test: SIGTERM first (it stops what it started),
+    SIGKILL if it hangs; then any container it could not remove (its label names its pid) and any cluster
+    directory it left (the kernel stops a killed CLI's server, not its directory) are removed."""
     process = subprocess.Popen(
         [SLUICE, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_environment()
     )
+    running = _Sluice(process)
     try:
-        yield process
+        yield running
     finally:
         if process.poll() is None:
             process.terminate()
@@ -120,6 +131,11 @@ def _sluice(*args: str) -> Iterator[subprocess.Popen[str]]:
                 process.wait()
         if docker_reachable():
             remove_orphaned_containers()
+        for directory in running.directories:
+            deadline = time.monotonic() + STOP_LIMIT_SECONDS
+            while _server_processes(str(directory)) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            shutil.rmtree(directory, ignore_errors=True)
         for stream in (process.stdout, process.stderr):
             if stream is not None:
                 stream.close()
@@ -131,9 +147,12 @@ def test_local_up_serves_until_signalled_then_leaves_nothing_behind(stop_signal,
     # machine can run (given the suite's server only when it can run neither)
     kind = _what_local_up_provisions()
     explicit = database_factory.create() if kind is DatabaseKind.EXPLICIT else None
-    with _sluice("local", "up", "--log-level", "WARNING", *(["--database-url", explicit] if explicit else [])) as up:
+    with _sluice("local", "up", "--log-level", "WARNING", *(["--database-url", explicit] if explicit else [])) as run:
+        up = run.process
         printed = "".join(_read_until(_lines(up.stdout), "sluice push"))
         where = _serve_one_event(printed, kind, explicit)
+        if kind is DatabaseKind.CLUSTER:
+            run.directories.append(Path(where))
 
         # when the signal arrives
         up.send_signal(stop_signal)
@@ -141,13 +160,13 @@ def test_local_up_serves_until_signalled_then_leaves_nothing_behind(stop_signal,
         assert up.stderr is not None
         errors = up.stderr.read()
 
-    # then everything stopped and nothing is left
-    assert "stopped; nothing left running" in errors
-    if kind is DatabaseKind.CLUSTER:
-        assert _server_processes(where) == []
-        assert not Path(where).exists()
-    elif kind is DatabaseKind.CONTAINER:
-        assert not _container_exists(where)
+        # then everything stopped and nothing is left (checked before the clean-up a failure would need)
+        assert "stopped; nothing left running" in errors
+        if kind is DatabaseKind.CLUSTER:
+            assert _server_processes(where) == []
+            assert not Path(where).exists()
+        elif kind is DatabaseKind.CONTAINER:
+            assert not _container_exists(where)
 
 
 def _serve_one_event(printed: str, kind: DatabaseKind, explicit: str | None) -> str:
