@@ -3,8 +3,8 @@
 The replay runs in a subprocess against the moto server. One test kills it at random moments (a slow
 ``--rate`` makes the kills land while messages are being moved); the other kills it exactly between a
 confirmed send and the delete from the DLQ, through a test-level wrapper (``crash_replay.py``). After each
-kill the test waits out the visibility timeout and reruns until the DLQ is empty; then every original
-event id must be in the source queue. Duplicates are allowed (writes are idempotent on ``event_id``) and
+kill the killed run's hidden messages are let reappear and the replay reruns until the DLQ is empty; then every
+original event id must be in the source queue. Duplicates are allowed (writes are idempotent on ``event_id``) and
 counted. A killed run's hidden messages reappear when SQS's clock is moved past the visibility timeout
 (``sqs_clock``: the moto server runs in this process), not after a sleep: nothing else is receiving then.
 """
@@ -31,8 +31,15 @@ if TYPE_CHECKING:
 SLUICE = str(Path(sys.executable).with_name("sluice"))
 CRASH_REPLAY = str(Path(__file__).with_name("crash_replay.py"))
 VISIBILITY_TIMEOUT = 2  # seconds a killed run's in-flight messages stay hidden
+# The replay raises it to what its rate needs to move a burst: ceil(2 x 10 / rate) + 1 s, 3 s at 10/s.
+LONGEST_HIDDEN_SECONDS = 3
 MESSAGES = 80
 MAX_RUNS = 40  # bounds the test: kills plus the reruns that finish the job
+# Messages a second: unharmed runs; runs killed at a random moment of their first 1.5 s of moving (after the first
+# burst of 10, 70 messages take 3.5 s); runs interrupted 0.5 s into moving (7 s left): wide margins on a loaded machine.
+RATE = 40
+KILLED_RATE = 20
+INTERRUPTED_RATE = 10
 START_LIMIT_SECONDS = 60  # for the CLI to start and move its first messages, on a loaded machine too
 
 
@@ -40,14 +47,14 @@ def _environment(sqs_endpoint: str) -> dict[str, str]:
     return {**os.environ, "AWS_ENDPOINT_URL": sqs_endpoint}
 
 
-def _replay_args(queues: Queues) -> list[str]:
-    return ["dlq", "replay", "-q", queues.dlq_url, "--rate", "40", "--visibility-timeout", str(VISIBILITY_TIMEOUT)]
+def _replay_args(queues: Queues, *, rate: int = RATE) -> list[str]:
+    return ["dlq", "replay", "-q", queues.dlq_url, "--rate", str(rate), "--visibility-timeout", str(VISIBILITY_TIMEOUT)]
 
 
 def _finish(queues: Queues, sqs_endpoint: str, sqs_clock: SqsClock, runs: int) -> int:
     """Rerun the replay, unharmed, until the DLQ is empty; return how many runs it took in all."""
     while queues.depth(queues.dlq_url) and runs < MAX_RUNS:
-        sqs_clock.advance(VISIBILITY_TIMEOUT)  # a killed run's in-flight messages reappear
+        sqs_clock.advance(LONGEST_HIDDEN_SECONDS)  # a killed run's in-flight messages reappear
         subprocess.run(
             [SLUICE, *_replay_args(queues)], env=_environment(sqs_endpoint), capture_output=True, check=False
         )
@@ -63,16 +70,16 @@ def _assert_nothing_lost(queues: Queues, originals: list[str]) -> Counter[str]:
     return arrived
 
 
-def _start_replay(queues: Queues, sqs_endpoint: str) -> subprocess.Popen[str]:
+def _start_replay(queues: Queues, sqs_endpoint: str, *, rate: int) -> subprocess.Popen[str]:
     """Start ``sluice dlq replay`` and return once it has moved its first messages (or ended).
 
     Waiting for a move (sent and deleted), not a mere receive, puts what follows inside the replay's moving phase
     however slowly a loaded machine starts the CLI: the rate limit then leaves more than a second and a half of
-    moving to do.
+    moving to do (see the rates above).
     """
     before = queues.depth(queues.dlq_url)
     process = subprocess.Popen(
-        [SLUICE, *_replay_args(queues)],
+        [SLUICE, *_replay_args(queues, rate=rate)],
         env=_environment(sqs_endpoint),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -94,13 +101,13 @@ def test_replay_killed_at_random_moments_loses_nothing(queues: Queues, sqs_endpo
     interrupted = 0
     for _ in range(4):
         before = queues.depth(queues.dlq_url)
-        process = _start_replay(queues, sqs_endpoint)
+        process = _start_replay(queues, sqs_endpoint, rate=KILLED_RATE)
         time.sleep(rng.uniform(0.0, 1.5))
         process.send_signal(signal.SIGKILL)
         process.communicate()
         after = queues.depth(queues.dlq_url)
         interrupted += 0 < before - after < before  # it had moved some, not all, when it died
-        sqs_clock.advance(VISIBILITY_TIMEOUT)
+        sqs_clock.advance(LONGEST_HIDDEN_SECONDS)
     runs = _finish(queues, sqs_endpoint, sqs_clock, runs=4)
 
     # then
@@ -130,7 +137,7 @@ def test_replay_killed_between_a_confirmed_send_and_the_delete_loses_nothing(
         )
         assert result.returncode == -signal.SIGKILL, result.stderr
         announced.append(result.stdout.strip())
-        sqs_clock.advance(VISIBILITY_TIMEOUT)
+        sqs_clock.advance(LONGEST_HIDDEN_SECONDS)
     _finish(queues, sqs_endpoint, sqs_clock, runs=3)
 
     # then: nothing lost; each kill left its sent-but-undeleted chunk to be sent again
@@ -146,7 +153,7 @@ def test_ctrl_c_mid_replay_summarizes_and_loses_nothing(queues: Queues, sqs_endp
     queues.dead_letter(originals)
 
     # when: interrupted (SIGINT, as Ctrl-C) once it has started moving messages
-    process = _start_replay(queues, sqs_endpoint)
+    process = _start_replay(queues, sqs_endpoint, rate=INTERRUPTED_RATE)
     time.sleep(0.5)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=30)
