@@ -47,6 +47,16 @@ def _environment(sqs_endpoint: str) -> dict[str, str]:
     return {**os.environ, "AWS_ENDPOINT_URL": sqs_endpoint}
 
 
+# Runs a command with SIGINT at its default, as a terminal's foreground job has it: a test run started in the
+# background (`make test &`, some CI runners) ignores SIGINT, every child inherits that, and Python then never
+# raises KeyboardInterrupt. exec keeps the default in place.
+AS_IN_A_TERMINAL = [
+    sys.executable,
+    "-c",
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])",
+]
+
+
 def _replay_args(queues: Queues, *, rate: int = RATE) -> list[str]:
     return ["dlq", "replay", "-q", queues.dlq_url, "--rate", str(rate), "--visibility-timeout", str(VISIBILITY_TIMEOUT)]
 
@@ -79,7 +89,7 @@ def _start_replay(queues: Queues, sqs_endpoint: str, *, rate: int) -> subprocess
     """
     before = queues.depth(queues.dlq_url)
     process = subprocess.Popen(
-        [SLUICE, *_replay_args(queues, rate=rate)],
+        [*AS_IN_A_TERMINAL, SLUICE, *_replay_args(queues, rate=rate)],
         env=_environment(sqs_endpoint),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
