@@ -2,7 +2,7 @@
 
 Put it between a psycopg client and a real server::
 
-    with PgProxy(upstream="127.0.0.1:5432", strict=True) as proxy:
+    with PgProxy.for_server(server_url, strict=True) as proxy:
         with psycopg.connect(proxy.route(database_url)) as conn:
             ...
         assert proxy.report().extended_protocol_used
