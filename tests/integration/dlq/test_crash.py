@@ -36,10 +36,12 @@ LONGEST_HIDDEN_SECONDS = 3
 MESSAGES = 80
 MAX_RUNS = 40  # bounds the test: kills plus the reruns that finish the job
 # Messages a second: unharmed runs; runs killed at a random moment of their first 1.5 s of moving (after the first
-# burst of 10, 70 messages take 3.5 s); runs interrupted 0.5 s into moving (7 s left): wide margins on a loaded machine.
+# burst of 10, 70 messages take 3.5 s); runs interrupted 0.5 s after their second batch (6 s left): wide margins
+# on a loaded machine.
 RATE = 40
 KILLED_RATE = 20
 INTERRUPTED_RATE = 10
+BATCH = 10  # messages per receive, send and delete
 START_LIMIT_SECONDS = 60  # for the CLI to start and move its first messages, on a loaded machine too
 
 
@@ -80,8 +82,8 @@ def _assert_nothing_lost(queues: Queues, originals: list[str]) -> Counter[str]:
     return arrived
 
 
-def _start_replay(queues: Queues, sqs_endpoint: str, *, rate: int) -> subprocess.Popen[str]:
-    """Start ``sluice dlq replay`` and return once it has moved its first messages (or ended).
+def _start_replay(queues: Queues, sqs_endpoint: str, *, rate: int, moved: int = 1) -> subprocess.Popen[str]:
+    """Start ``sluice dlq replay`` and return once it has moved ``moved`` messages (or ended).
 
     Waiting for a move (sent and deleted), not a mere receive, puts what follows inside the replay's moving phase
     however slowly a loaded machine starts the CLI: the rate limit then leaves more than a second and a half of
@@ -96,7 +98,7 @@ def _start_replay(queues: Queues, sqs_endpoint: str, *, rate: int) -> subprocess
         text=True,
     )
     deadline = time.monotonic() + START_LIMIT_SECONDS
-    while queues.depth(queues.dlq_url) == before and process.poll() is None and time.monotonic() < deadline:
+    while queues.depth(queues.dlq_url) > before - moved and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
     return process
 
@@ -163,7 +165,8 @@ def test_ctrl_c_mid_replay_summarizes_and_loses_nothing(queues: Queues, sqs_endp
     queues.dead_letter(originals)
 
     # when: interrupted (SIGINT, as Ctrl-C) once it has started moving messages
-    process = _start_replay(queues, sqs_endpoint, rate=INTERRUPTED_RATE)
+    # (past the first receive batch of 10: its delete has returned to the CLI and is counted, however slowly)
+    process = _start_replay(queues, sqs_endpoint, rate=INTERRUPTED_RATE, moved=BATCH + 1)
     time.sleep(0.5)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=30)
