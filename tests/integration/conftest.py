@@ -2,8 +2,9 @@
 
 PostgreSQL is provisioned once per run, before the first test (:func:`pytest_sessionstart`), the way ``make run``
 finds it (``tests/support/postgres.py``); without one the run stops there with one line saying what was tried and
-what to do. Under pytest-xdist the controller provisions it and hands its URL to every worker; it is stopped when
-the controller ends, after every worker, also when the run is interrupted (Ctrl-C, SIGTERM).
+what to do. Under pytest-xdist the controller provisions it and hands its URL to the workers (a container or a
+throwaway cluster: one per worker, see :func:`pytest_configure_node`); every server is stopped when the controller
+ends, after every worker, also when the run is interrupted (Ctrl-C, SIGTERM).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pytest
 
+from sluice_cli.local.postgres import DatabaseKind
 from sluice_shared.environment import TEST_DATABASE_URL
 from tests.support.postgres import DatabaseFactory, NoDatabaseError, postgres_server
 from tests.support.sqs import FAKE_CREDENTIALS, SQS_CLOCK, SqsClock, moto_server
@@ -30,6 +32,8 @@ WORKER_URL_KEY: Final = "sluice_postgres_url"
 SERVER_URL = pytest.StashKey[str]()
 SERVER_LINE = pytest.StashKey[str]()
 SERVER_STACK = pytest.StashKey[ExitStack]()
+SERVER_PROVISIONED = pytest.StashKey[bool]()
+FIRST_WORKER: Final = "gw0"
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -47,6 +51,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     except NoDatabaseError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[SERVER_URL] = database.url
+    config.stash[SERVER_PROVISIONED] = database.kind is not DatabaseKind.EXPLICIT
     where = f", {database.where}" if database.where else ""
     config.stash[SERVER_LINE] = f"PostgreSQL: {database.kind.value} ({database.masked_url}{where})"
 
@@ -57,8 +62,15 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
-    """pytest-xdist: every worker uses the controller's server."""
-    node.workerinput[WORKER_URL_KEY] = node.config.stash[SERVER_URL]
+    """pytest-xdist: the first worker uses the server provisioned at session start; with a container or a
+    throwaway cluster, each other worker gets one of its own. Roles are cluster-wide (the local pipeline sets
+    ``sluice_writer``'s password at every start): on a password-checking server, workers sharing one would
+    refuse each other's new connections. An explicit URL is shared by every worker."""
+    config = node.config
+    url = config.stash[SERVER_URL]
+    if config.stash[SERVER_PROVISIONED] and node.gateway.id != FIRST_WORKER:
+        url = config.stash[SERVER_STACK].enter_context(postgres_server(None)).url
+    node.workerinput[WORKER_URL_KEY] = url
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
