@@ -17,6 +17,10 @@ export UV_SYSTEM_CERTS ?= 1
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_CLI_TELEMETRY := true
+# pytest-xdist workers for the test targets. Most tests wait (visibility timeouts, subprocesses, the database),
+# so more workers than cores pays; TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 4
+PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadgroup
 # Lambda asset architecture for `make build` / `make synth`: arm64 (default) or x86_64.
 ARCH ?= arm64
 # Where `make synth` sends the alarms: email addresses (comma-separated), an SNS topic ARN, or none. prod refuses
@@ -41,14 +45,14 @@ install: $(VENV)/.installed ## Create .venv with every package, dev tools and th
 run: install ## Run the whole pipeline locally on embedded defaults and print a summary
 	$(BIN)/sluice local demo
 
-test: install ## Run every test (unit + integration); needs SLUICE_TEST_DATABASE_URL or Docker
-	$(BIN)/pytest
+test: install ## Run every test (unit + integration) on PostgreSQL: SLUICE_TEST_DATABASE_URL, else Docker, else local binaries
+	$(BIN)/pytest $(PYTEST_PARALLEL)
 
 test-unit: install ## Unit tests only (network disabled, no database)
-	$(BIN)/pytest tests/unit
+	$(BIN)/pytest $(PYTEST_PARALLEL) tests/unit
 
 test-integration: install ## Integration tests only (real PostgreSQL, local SQS endpoint)
-	$(BIN)/pytest tests/integration
+	$(BIN)/pytest $(PYTEST_PARALLEL) tests/integration
 
 lint: install ## ruff (lint + format check) and mypy --strict
 	$(BIN)/ruff check .

@@ -2,7 +2,7 @@
 
 Put it between a psycopg client and a real server::
 
-    with PgProxy(upstream="127.0.0.1:5432", strict=True) as proxy:
+    with PgProxy.for_server(server_url, strict=True) as proxy:
         with psycopg.connect(proxy.route(database_url)) as conn:
             ...
         assert proxy.report().extended_protocol_used
@@ -21,7 +21,9 @@ the server, or after the server answered it and before the client hears the answ
 N messages, :meth:`PgProxy.stall` (nothing flows for T seconds), :meth:`PgProxy.refuse` new connections (the
 port stops listening), :meth:`PgProxy.close_idle` client connections (as RDS Proxy does after its idle client
 timeout; ``idle_client_timeout=`` does it by itself), :meth:`PgProxy.outage` (all of it: a restart) and
-:meth:`PgProxy.require_password` (a password check of the proxy's own, to rotate in front of a trust-auth server).
+:meth:`PgProxy.require_password` (a password check of the proxy's own, to play a rotation: like RDS Proxy, the
+proxy then logs in to the server itself, with the credentials of the URL :meth:`PgProxy.for_server` was given,
+so it works in front of a trust-auth server and a password-checked one alike).
 
 The proxy runs an asyncio loop in one daemon thread; every public method is called from the test's thread.
 """
@@ -32,6 +34,7 @@ import asyncio
 import contextlib
 import hmac
 import re
+import struct
 import threading
 import time
 from collections import Counter
@@ -40,8 +43,22 @@ from typing import TYPE_CHECKING, Any, Final, Literal, Self, TypeVar
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from tests.support.pgauth import (
+    AUTH_CLEARTEXT,
+    AUTH_MD5,
+    AUTH_OK,
+    AUTH_SASL,
+    AUTH_SASL_CONTINUE,
+    AUTH_SASL_FINAL,
+    ScramClient,
+    md5_password,
+    password_message,
+    startup_message,
+)
 from tests.support.pgwire import (
     FRONTEND_NAMES,
+    HEADER_BYTES,
+    LENGTH_BYTES,
     FrontendMessage,
     InitialKind,
     InitialMessage,
@@ -212,7 +229,9 @@ class PgProxy:
         strict: bool = False,
         allow: Collection[PinningKind] = (),
         idle_client_timeout: float | None = None,
-        password: str | None = None,
+        password: str | Callable[[str], bool] | None = None,
+        upstream_user: str | None = None,
+        upstream_password: str | None = None,
         host: str = "127.0.0.1",
     ) -> None:
         upstream_host, _, upstream_port = upstream.rpartition(":")
@@ -223,6 +242,8 @@ class PgProxy:
         self.allow = frozenset(allow)
         self.idle_client_timeout = idle_client_timeout
         self._password = password
+        self.upstream_user = upstream_user
+        self._upstream_password = upstream_password
         self.host = host
         self.port = 0
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -238,6 +259,17 @@ class PgProxy:
         self._cancels_pass_stall = False
         self._next_id = 0
         self._clear_records()
+
+    @classmethod
+    def for_server(cls, url: str, **options: Any) -> PgProxy:
+        """A proxy in front of the server of ``url`` (a URL or conninfo), logging in as its user when it must."""
+        params = {name: str(value) for name, value in conninfo_to_dict(url).items()}
+        return cls(
+            upstream=f"{params.get('host') or '127.0.0.1'}:{params.get('port') or '5432'}",
+            upstream_user=params.get("user"),
+            upstream_password=params.get("password"),
+            **options,
+        )
 
     # --- lifecycle ------------------------------------------------------------------------------------
 
@@ -397,13 +429,15 @@ class PgProxy:
         """Stop (or resume) listening: new connections are refused by the operating system."""
         self._call(self._stop_listening if refusing else self._listen)
 
-    def require_password(self, password: str | None) -> None:
+    def require_password(self, password: str | Callable[[str], bool] | None) -> None:
         """From now on, new connections must present ``password`` (``None``: no check); open ones carry on.
 
-        The proxy asks for it itself (AuthenticationCleartextPassword) and answers a wrong one with FATAL 28P01,
-        so a trust-auth test server can still play a password rotation: libpq reports a refused password
-        (``pgconn.used_password`` is true), as it would from RDS Proxy. Meant for upstreams that trust the
-        proxy; against an upstream that checks passwords itself, leave it unset.
+        ``password`` may be a predicate instead: an RDS IAM token, say, is different on every connection.
+
+        The proxy asks for it itself (AuthenticationCleartextPassword) and answers a wrong one with FATAL 28P01:
+        libpq reports a refused password (``pgconn.used_password`` is true), as it would from RDS Proxy. A client
+        it lets in is logged in to the server by the proxy, as :attr:`upstream_user` with the upstream password
+        (trust, cleartext, MD5 or SCRAM-SHA-256), whatever user and password the client presented.
         """
 
         async def change() -> None:
@@ -573,15 +607,9 @@ class PgProxy:
         self._connections[session.id] = ConnectionRecord(session.id, dict(initial.parameters), None)
         if self._found_pinning(session, startup_triggers(initial.parameters)):
             return
-        if self._password is not None and not await self._authenticate(session, self._password):
+        upstream_reader = await self._connect_upstream(session, initial)
+        if upstream_reader is None:
             return
-        try:
-            upstream_reader, session.upstream_writer = await asyncio.open_connection(*self.upstream)
-        except OSError as exc:
-            self._send_error(session, sqlstate=CONNECTION_FAILURE, message=f"test proxy: upstream unreachable: {exc}")
-            self._abort(session, f"upstream unreachable: {exc}", graceful=True)
-            return
-        session.upstream_writer.write(initial.raw)
         pumps = {
             asyncio.ensure_future(self._client_to_upstream(session)),
             asyncio.ensure_future(self._upstream_to_client(session, upstream_reader)),
@@ -595,6 +623,27 @@ class PgProxy:
         for result in results:
             if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
                 raise result
+
+    async def _connect_upstream(self, session: _Session, initial: InitialMessage) -> asyncio.StreamReader | None:
+        """Check the client's password (when required), connect upstream and start the session there.
+
+        None (and the connection closed) when the client's password is refused or the upstream is unreachable.
+        """
+        checking = self._password is not None
+        if self._password is not None and not await self._authenticate(session, self._password):
+            return None
+        try:
+            upstream_reader, session.upstream_writer = await asyncio.open_connection(*self.upstream)
+        except OSError as exc:
+            self._send_error(session, sqlstate=CONNECTION_FAILURE, message=f"test proxy: upstream unreachable: {exc}")
+            self._abort(session, f"upstream unreachable: {exc}", graceful=True)
+            return None
+        if not checking:
+            session.upstream_writer.write(initial.raw)  # the client authenticates to the server itself
+            return upstream_reader
+        # The client proved its password to the proxy; the proxy logs in with its own credentials.
+        logged_in = await self._login_upstream(session, upstream_reader, dict(initial.parameters))
+        return upstream_reader if logged_in else None
 
     async def _read_initial(self, session: _Session) -> InitialMessage | None:
         """Read the first message; answer SSLRequest/GSSENCRequest with 'N' and read the next one."""
@@ -615,7 +664,7 @@ class PgProxy:
                 return initial
             session.client_writer.write(b"N")  # "not supported": the client carries on in plaintext
 
-    async def _authenticate(self, session: _Session, password: str) -> bool:
+    async def _authenticate(self, session: _Session, password: str | Callable[[str], bool]) -> bool:
         """Ask the client for its password and check it; False (and the connection closed) when refused."""
         session.client_writer.write(cleartext_password_request())
         buffer = bytearray()
@@ -627,7 +676,9 @@ class PgProxy:
             buffer += chunk
         type_byte, body_start, end = frames[0]
         supplied = password_of(type_byte, bytes(buffer[body_start:end]))
-        if supplied is not None and hmac.compare_digest(supplied.encode(), password.encode()):
+        if supplied is not None and (
+            password(supplied) if callable(password) else hmac.compare_digest(supplied.encode(), password.encode())
+        ):
             return True
         user = session.startup_parameters.get("user", "")
         self._send_error(
@@ -635,6 +686,46 @@ class PgProxy:
         )
         self._abort(session, "password refused", graceful=True)
         return False
+
+    async def _login_upstream(
+        self, session: _Session, reader: asyncio.StreamReader, parameters: dict[str, str]
+    ) -> bool:
+        """Start up and authenticate to the upstream as :attr:`upstream_user`; forward its AuthenticationOk.
+
+        False (and the connection closed, the server's error passed on) when the upstream refuses.
+        """
+        writer = session.upstream_writer
+        assert writer is not None
+        user = self.upstream_user or parameters.get("user", "")
+        password = self._upstream_password or ""
+        writer.write(startup_message({**parameters, "user": user}))
+        scram: ScramClient | None = None
+        while True:
+            header = await reader.readexactly(HEADER_BYTES)
+            body = await reader.readexactly(struct.unpack_from("!i", header, 1)[0] - LENGTH_BYTES)
+            if header[:1] == b"E":
+                session.client_writer.write(header + body)
+                self._abort(session, "upstream refused the proxy's login", graceful=True)
+                return False
+            if header[:1] != b"R":
+                raise ProtocolError(f"unexpected message {header[:1]!r} while logging in to the upstream")
+            (code,) = struct.unpack_from("!i", body)
+            if code == AUTH_OK:
+                session.client_writer.write(header + body)
+                return True
+            if code == AUTH_CLEARTEXT:
+                writer.write(password_message(password))
+            elif code == AUTH_MD5:
+                writer.write(md5_password(user, password, body[4:8]))
+            elif code == AUTH_SASL:
+                scram = ScramClient(password)
+                writer.write(scram.first())
+            elif code == AUTH_SASL_CONTINUE and scram is not None:
+                writer.write(scram.final(body[4:]))
+            elif code == AUTH_SASL_FINAL and scram is not None:
+                scram.verify(body[4:])
+            else:
+                raise ProtocolError(f"the upstream asked for authentication method {code}, which the proxy lacks")
 
     async def _forward_cancel(self, raw: bytes) -> None:
         _reader, writer = await asyncio.open_connection(*self.upstream)

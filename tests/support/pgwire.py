@@ -29,6 +29,8 @@ __all__ = [
     "CANCEL_REQUEST_CODE",
     "FRONTEND_NAMES",
     "GSSENC_REQUEST_CODE",
+    "HEADER_BYTES",
+    "LENGTH_BYTES",
     "SSL_REQUEST_CODE",
     "FrontendMessage",
     "InitialKind",

@@ -1,54 +1,79 @@
 """Where the tests' PostgreSQL comes from, and throwaway databases on it.
 
-Order: ``SLUICE_TEST_DATABASE_URL`` when set (CI points it at the machine's PostgreSQL); otherwise a
-testcontainers ``PostgresContainer`` when a Docker engine answers; otherwise the suite fails with one clear
-message. Each test run creates its own databases and drops them at the end, leaving nothing behind.
+The integration suite finds PostgreSQL the way ``make run`` does (``sluice_cli.local.postgres.provision_postgres``):
+``SLUICE_TEST_DATABASE_URL`` when set (CI points it at the machine's PostgreSQL); otherwise a testcontainers
+``PostgresContainer`` when a Docker engine answers; otherwise a throwaway cluster from the local server binaries.
+``tests/integration/conftest.py`` provisions it once per run, before the first test, and shares it with every
+pytest-xdist worker; each worker creates its own databases and drops them at the end, leaving nothing behind.
 """
 
 from __future__ import annotations
 
 import os
 import uuid
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Final
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from typing import TYPE_CHECKING, Any, Final
 
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from sluice_cli.local.postgres import DEFAULT_DOCKER_SOCKET, provision_postgres
 from sluice_cli.local.postgres import NoDatabaseError as LocalNoDatabaseError
-from sluice_cli.local.postgres import provision_postgres
 from sluice_shared.environment import DATABASE_URL, TEST_DATABASE_URL
+from sluice_shared.errors import DatabaseUnavailableError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
-NO_DATABASE_MESSAGE: Final = (  # the tests' own: they never start a local cluster
-    f"No PostgreSQL for the integration tests: set {TEST_DATABASE_URL} "
-    "(for example postgresql://postgres@127.0.0.1:5432/postgres) or start a Docker engine "
-    "so testcontainers can run PostgreSQL."
+    from sluice_cli.local.postgres import ProvisionedDatabase
+
+NO_DATABASE_MESSAGE: Final = (
+    f"no PostgreSQL for the integration tests: {TEST_DATABASE_URL} is not set, no Docker engine answered "
+    f"(DOCKER_HOST or {DEFAULT_DOCKER_SOCKET}) and no PostgreSQL server binaries were found (initdb and postgres "
+    f"on PATH or under /usr/lib/postgresql/<version>/bin); set {TEST_DATABASE_URL} (for example "
+    "postgresql://postgres@127.0.0.1:5432/postgres), start Docker, or install the PostgreSQL server package"
 )
+CONNECT_TIMEOUT_SECONDS: Final = 10
+# Each DROP DATABASE waits for a checkpoint; concurrent drops share one, so a few connections drop much faster.
+DROP_CONNECTIONS: Final = 8
 
 
 class NoDatabaseError(RuntimeError):
-    """Neither an explicit test database URL nor a reachable Docker engine is available."""
+    """The integration tests have no PostgreSQL: none of the three sources is available, or it did not answer."""
+
+
+# Replacements for provision_postgres's probes (docker_available, find_binaries): tests of the suite itself set
+# them through a plugin (tests/support/no_postgres.py) to play a machine without PostgreSQL.
+PROBES: dict[str, Callable[[], Any]] = {}
 
 
 @contextmanager
-def postgres_server() -> Iterator[str]:
-    """Yield a URL to a PostgreSQL server on which databases may be created and dropped.
-
-    The product's own provisioning, minus the throwaway local cluster: the tests' contract is an explicit
-    URL or testcontainers, nothing else.
+def postgres_server(explicit_url: str | None) -> Iterator[ProvisionedDatabase]:
+    """Yield a PostgreSQL server on which databases may be created and dropped, checked to accept connections.
 
     Raises:
-        NoDatabaseError: no explicit URL and no reachable Docker engine.
+        NoDatabaseError: with one line saying what was tried and what to do.
     """
-    try:
-        with provision_postgres(os.environ.get(TEST_DATABASE_URL), find_binaries=lambda: None) as database:
-            yield database.url
-    except LocalNoDatabaseError as exc:
-        raise NoDatabaseError(NO_DATABASE_MESSAGE) from exc
+    with ExitStack() as stack:
+        try:
+            database = stack.enter_context(provision_postgres(explicit_url, **PROBES))
+            psycopg.connect(database.url, connect_timeout=CONNECT_TIMEOUT_SECONDS).close()
+        except LocalNoDatabaseError as exc:
+            raise NoDatabaseError(NO_DATABASE_MESSAGE) from exc
+        except DatabaseUnavailableError as exc:
+            raise NoDatabaseError(f"no PostgreSQL for the integration tests: {_one_line(str(exc))}") from exc
+        except psycopg.OperationalError as exc:
+            source = f"{TEST_DATABASE_URL}={database.masked_url}" if explicit_url else database.kind.value
+            raise NoDatabaseError(
+                f"no PostgreSQL for the integration tests: {source} refused a connection: {_one_line(str(exc))}"
+            ) from exc
+        yield database
+
+
+def _one_line(text: str) -> str:
+    return " | ".join(line.strip() for line in text.strip().splitlines() if line.strip())
 
 
 @contextmanager
@@ -88,8 +113,12 @@ class DatabaseFactory:
         return with_database(self.server_url, name)
 
     def cleanup(self) -> None:
-        """Drop every database this factory created (forcing out leftover connections)."""
+        """Drop every database this factory created (forcing out leftover connections), a few at a time."""
+        names, self.created = self.created, []
+        if names:
+            with ThreadPoolExecutor(min(DROP_CONNECTIONS, len(names))) as pool:
+                list(pool.map(self._drop, names))
+
+    def _drop(self, name: str) -> None:
         with psycopg.connect(self.server_url, autocommit=True) as conn:
-            for name in self.created:
-                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        self.created.clear()
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

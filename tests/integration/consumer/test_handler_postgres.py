@@ -32,12 +32,16 @@ def count(db: psycopg.Connection[Any]) -> int:
     return int(row[0])
 
 
+# The consumer's connection to this test's database: other tests (other workers, other runs) have their own.
+CONSUMER_HERE = "application_name = 'sluice-consumer' AND datname = current_database()"
+
+
 def failures(*indexes: int) -> dict[str, list[dict[str, str]]]:
     return {"batchItemFailures": [{"itemIdentifier": f"m{index}"} for index in indexes]}
 
 
 def consumer_pid(db: psycopg.Connection[Any]) -> int:
-    row = db.execute("SELECT pid FROM pg_stat_activity WHERE application_name = 'sluice-consumer'").fetchone()
+    row = db.execute(f"SELECT pid FROM pg_stat_activity WHERE {CONSUMER_HERE}").fetchone()
     assert row is not None
     return int(row[0])
 
@@ -265,7 +269,7 @@ def hold_event_id(conn: psycopg.Connection[Any], event_id: str) -> None:
 def _wait_for_lock_wait(db: psycopg.Connection[Any]) -> int:
     for _ in range(600):
         row = db.execute(
-            "SELECT pid FROM pg_stat_activity WHERE application_name = 'sluice-consumer' AND wait_event_type = 'Lock'"
+            f"SELECT pid FROM pg_stat_activity WHERE {CONSUMER_HERE} AND wait_event_type = 'Lock'"
         ).fetchone()
         if row is not None:
             return int(row[0])

@@ -86,7 +86,9 @@ def test_complete_success_deletes_every_message(sqs_client, queues, event_source
     assert depth(sqs_client, queues) == QueueDepth(visible=0, in_flight=0)
 
 
-def test_listed_failures_stay_and_are_redelivered_after_the_visibility_timeout(sqs_client, queues, event_source_for):
+def test_listed_failures_stay_and_are_redelivered_after_the_visibility_timeout(
+    sqs_client, sqs_clock, queues, event_source_for
+):
     # given a batch whose second message fails
     bodies = send(sqs_client, queues.queue_url, 3)
     failing_body = bodies[1]
@@ -106,6 +108,8 @@ def test_listed_failures_stay_and_are_redelivered_after_the_visibility_timeout(s
     assert depth(sqs_client, queues) == QueueDepth(visible=0, in_flight=1)
     redelivered: list[dict[str, Any]] = []
     source.handler = lambda event, _context: redelivered.extend(event["Records"])
+    assert source.poll_once() is None  # a whole long poll: still hidden
+    sqs_clock.advance(queues.topology.effective_visibility_timeout_seconds)  # instead of waiting it out
     poll_until_batch(source)
     assert [(r["body"], r["attributes"]["ApproximateReceiveCount"]) for r in redelivered] == [(failing_body, "2")]
     assert depth(sqs_client, queues) == QueueDepth(visible=0, in_flight=0)
@@ -177,8 +181,7 @@ def test_a_handler_running_past_the_function_timeout_fails_the_batch(sqs_client,
     assert depth(sqs_client, queues) == QueueDepth(visible=0, in_flight=1)
 
 
-@pytest.mark.slow
-def test_a_message_failing_max_receive_count_times_moves_to_the_dlq(sqs_client, queues, event_source_for):
+def test_a_message_failing_max_receive_count_times_moves_to_the_dlq(sqs_client, sqs_clock, queues, event_source_for):
     # given a message that always fails
     [body] = send(sqs_client, queues.queue_url, 1)
     receive_counts: list[str] = []
@@ -189,9 +192,11 @@ def test_a_message_failing_max_receive_count_times_moves_to_the_dlq(sqs_client, 
 
     source = event_source_for(always_fails)
 
-    # when it is received maxReceiveCount times
+    # when it is received maxReceiveCount times (SQS's clock moved past each visibility timeout, not waited out)
     for _ in range(queues.topology.max_receive_count):
         poll_until_batch(source)
+        assert depth(sqs_client, queues) == QueueDepth(visible=0, in_flight=1)
+        sqs_clock.advance(queues.topology.effective_visibility_timeout_seconds)
 
     # then SQS's redrive policy moves it to the DLQ on the next receive
     deadline = time.monotonic() + WAIT_LIMIT_SECONDS

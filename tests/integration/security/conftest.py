@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from tests.integration.reliability.conftest import pg_proxy, pg_upstream
+from tests.integration.reliability.conftest import pg_proxy
 
-__all__ = ["pg_proxy", "pg_upstream"]
+__all__ = ["pg_proxy"]

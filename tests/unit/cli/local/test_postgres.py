@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import socket
 from contextlib import contextmanager
 
 import pytest
@@ -12,6 +14,7 @@ from sluice_cli.local.postgres import (
     DatabaseKind,
     NoDatabaseError,
     ProvisionedDatabase,
+    docker_listening,
     mask_password,
     provision_postgres,
 )
@@ -32,13 +35,13 @@ def test_a_reachable_docker_engine_runs_a_container_and_stops_it():
     @contextmanager
     def container():
         events.append("started")
-        yield "postgresql://test:test@localhost:32768/test"
+        yield ProvisionedDatabase("postgresql://test:test@localhost:32768/test", DatabaseKind.CONTAINER, "container c1")
         events.append("stopped")
 
     with provision_postgres(
         None, docker_available=lambda: True, find_binaries=_unexpected, start_container=container
     ) as db:
-        assert db.kind is DatabaseKind.CONTAINER
+        assert (db.kind, db.where) == (DatabaseKind.CONTAINER, "container c1")
         assert db.masked_url == "postgresql://test:***@localhost:32768/test"
         assert events == ["started"]
     assert events == ["started", "stopped"]
@@ -75,3 +78,19 @@ def test_a_conninfo_password_is_masked():
     masked = mask_password("host=db user=app password=secret dbname=app")
 
     assert conninfo_to_dict(masked) == {"host": "db", "user": "app", "password": "***", "dbname": "app"}
+
+
+def test_the_docker_probe_is_false_without_a_listener_and_closes_its_socket(tmp_path, recwarn):
+    assert docker_listening(f"unix://{tmp_path / 'docker.sock'}") is False
+    gc.collect()
+
+    assert [w for w in recwarn if issubclass(w.category, ResourceWarning)] == []
+
+
+def test_the_docker_probe_connects_to_a_listening_unix_socket(tmp_path):
+    path = tmp_path / "docker.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+        server.bind(str(path))
+        server.listen()
+
+        assert docker_listening(f"unix://{path}") is True

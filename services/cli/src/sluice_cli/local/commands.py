@@ -21,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sluice_cli.console import err, out
 from sluice_cli.local.demo import DemoPlan, DemoReport, run_demo
 from sluice_cli.local.pipeline import DEFAULT_QUEUE_NAME, LOCAL_POLL_WAIT_SECONDS, LocalPipeline, PipelineConfig
+from sluice_cli.local.postgres import DatabaseKind, mask_password
 from sluice_cli.local.queues import LOCAL_TOPOLOGY
 from sluice_cli.local.sink_reconcile import references_first
 from sluice_shared import environment as env
@@ -289,6 +290,7 @@ def _print_where(pipeline: LocalPipeline) -> None:
     from sluice_ingest.logic import EVENTS_PATH  # noqa: PLC0415 - ~190 ms of imports, only once running
 
     topology = pipeline.queues.topology
+    kind = pipeline.database_kind
     out.print("[bold]Sluice local pipeline is running[/bold] (Ctrl-C to stop)")
     rows = [
         ("ingest URL", f"{pipeline.ingest_url}{EVENTS_PATH}  (POST one event or a JSON array of events)"),
@@ -302,7 +304,7 @@ def _print_where(pipeline: LocalPipeline) -> None:
             ),
         ),
         ("DLQ", pipeline.dlq_url),
-        ("database", f"{pipeline.masked_database_url}  ({pipeline.database_kind})"),
+        ("database", f"{pipeline.masked_database_url}  ({', '.join(filter(None, [kind, pipeline.database_where]))})"),
         ("payload models", _registry_description(pipeline.config.payload_registry)),
         ("consumer role", f"{WRITER_ROLE}  (INSERT and SELECT on events; the migrations ran as the URL's user)"),
     ]
@@ -310,6 +312,10 @@ def _print_where(pipeline: LocalPipeline) -> None:
         out.print(f"  {name:<14} {value}", markup=False, highlight=False)
     out.print("In another shell:")
     for name, value in pipeline.exports().items():
+        if name == env.DATABASE_URL and kind == DatabaseKind.EXPLICIT and mask_password(value) != value:
+            # The user's own password is not echoed; a container's or cluster's is throwaway and loopback-only.
+            out.print(f"  export {name}=...   (the URL you gave; its password is not printed)", markup=False)
+            continue
         out.print(f"  export {name}='{value}'", markup=False)
     out.print('  sluice push ...   sluice dlq stats   psql "$SLUICE_DATABASE_URL"', markup=False)
     out.print(

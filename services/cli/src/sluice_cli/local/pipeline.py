@@ -169,13 +169,22 @@ class LocalPipeline:
         """An SQS client for the embedded endpoint."""
         return _started(self._client)
 
+    @property
+    def database_where(self) -> str:
+        """The container's id or the throwaway cluster's directory; empty for an explicit URL."""
+        return _started(self._database).where
+
     def exports(self) -> dict[str, str]:
-        """The variables to export in another shell so ``sluice push``, ``sluice dlq`` and ``psql`` find it."""
+        """The variables to export in another shell so ``sluice push``, ``sluice dlq`` and ``psql`` find it.
+
+        The database URL is the working one, password included (a masked URL would be refused): show it only
+        where a person asked for it.
+        """
         return {
             **client_environment(self.sqs_endpoint, region=self.config.region),
             env.QUEUE_URL: self.queue_url,
             env.DLQ_URL: self.dlq_url,
-            env.DATABASE_URL: self.masked_database_url,
+            env.DATABASE_URL: self.database_url,
             **({env.PAYLOAD_REGISTRY: self.config.payload_registry} if self.config.payload_registry else {}),
         }
 

@@ -1,7 +1,11 @@
 """Where the local pipeline's PostgreSQL comes from, tried in order, and how each one is cleaned up.
 
 1. An explicit URL (``--database-url`` / ``SLUICE_DATABASE_URL``): used as is, never dropped.
-2. A testcontainers ``PostgresContainer`` when a Docker engine answers a ping: stopped on exit.
+2. A testcontainers ``PostgresContainer`` when a Docker engine answers a ping: removed on exit. It is labelled
+   with the owning process and host (:data:`OWNER_PID_LABEL`, :data:`OWNER_HOST_LABEL`): a process killed before
+   it could remove its container (SIGKILL; Ryuk, testcontainers' reaper, is often off) leaves one behind, and
+   the next start on this host removes every labelled container whose owner is gone
+   (:func:`remove_orphaned_containers`).
 3. A throwaway cluster from local PostgreSQL server binaries (``initdb`` and ``postgres`` on ``PATH`` or in a
    usual install directory): initdb into a temporary directory, trust authentication on 127.0.0.1 only, a
    free port, the Unix socket inside the directory; stopped and deleted on exit. initdb refuses to run as
@@ -21,7 +25,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -33,15 +37,19 @@ from sluice_shared.errors import ConfigurationError, DatabaseUnavailableError
 
 __all__ = [
     "NO_DATABASE_MESSAGE",
+    "OWNER_HOST_LABEL",
+    "OWNER_PID_LABEL",
     "DatabaseKind",
     "NoDatabaseError",
     "PostgresBinaries",
     "ProvisionedDatabase",
     "ThrowawayCluster",
+    "docker_listening",
     "docker_reachable",
     "find_postgres_binaries",
     "mask_password",
     "provision_postgres",
+    "remove_orphaned_containers",
 ]
 
 logger = logging.getLogger(__name__)
@@ -65,6 +73,9 @@ UNPRIVILEGED_USERS: Final = ("postgres", "nobody")
 READY_TIMEOUT_SECONDS: Final = 30
 STOP_TIMEOUT_SECONDS: Final = 15
 DOCKER_PING_TIMEOUT_SECONDS: Final = 3
+DEFAULT_DOCKER_SOCKET: Final = "/var/run/docker.sock"
+OWNER_PID_LABEL: Final = "io.sluice.owner-pid"
+OWNER_HOST_LABEL: Final = "io.sluice.owner-host"
 MASK: Final = "***"
 
 
@@ -88,6 +99,7 @@ class ProvisionedDatabase:
 
     url: str
     kind: DatabaseKind
+    where: str = ""  # the container's id or the cluster's directory: what to look for if it were left behind
 
     @property
     def masked_url(self) -> str:
@@ -125,11 +137,17 @@ def mask_password(url: str) -> str:
 
 
 def docker_reachable() -> bool:
-    """True when a Docker engine (``DOCKER_HOST`` or the default socket) answers a ping within a few seconds."""
+    """True when a Docker engine (``DOCKER_HOST`` or the default socket) answers a ping within a few seconds.
+
+    A plain socket (opened and closed here) first checks that something listens: the docker client leaks its
+    socket when it cannot connect, and most machines without Docker never get past this check.
+    """
     try:
         import docker  # noqa: PLC0415 - optional path, heavy import
+        from docker.utils import kwargs_from_env  # noqa: PLC0415
 
-        # The docker client leaks its socket when it cannot connect; that is not the caller's concern.
+        if not docker_listening(kwargs_from_env().get("base_url")):
+            return False
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ResourceWarning)
             client = docker.from_env(timeout=DOCKER_PING_TIMEOUT_SECONDS)
@@ -139,6 +157,59 @@ def docker_reachable() -> bool:
                 client.close()
     except Exception:  # noqa: BLE001 - any failure (no socket, no permission, no engine) means "no Docker"
         return False
+
+
+def docker_listening(base_url: str | None) -> bool:
+    """Whether a unix or tcp Docker endpoint accepts a connection; True for schemes not checked here (ssh, npipe)."""
+    url = base_url or f"unix://{DEFAULT_DOCKER_SOCKET}"
+    if url.startswith(("unix://", "http+unix://")):
+        family: int = socket.AF_UNIX
+        address: Any = url.split("://", 1)[1]
+    elif url.startswith(("tcp://", "http://", "https://")):
+        parts = urlsplit(url.replace("tcp://", "http://", 1))
+        family, address = socket.AF_INET, (parts.hostname or "localhost", parts.port or 2375)
+    else:
+        return True
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.settimeout(DOCKER_PING_TIMEOUT_SECONDS)
+        try:
+            probe.connect(address)
+        except OSError:
+            return False
+    return True
+
+
+def remove_orphaned_containers() -> list[str]:
+    """Remove the PostgreSQL containers whose owning process on this host has gone; return their ids.
+
+    Containers owned by a live process, or started on another host, are left alone.
+    """
+    import docker  # noqa: PLC0415 - only with Docker
+
+    host = socket.gethostname()
+    client = docker.from_env(timeout=DOCKER_PING_TIMEOUT_SECONDS)
+    removed: list[str] = []
+    try:
+        for container in client.containers.list(all=True, filters={"label": f"{OWNER_HOST_LABEL}={host}"}):
+            owner = container.labels.get(OWNER_PID_LABEL, "")
+            if owner.isdigit() and not _process_alive(int(owner)):
+                container.remove(force=True, v=True)
+                removed.append(container.short_id)
+    finally:
+        client.close()
+    if removed:
+        logger.warning("removed %d PostgreSQL containers left by stopped processes: %s", len(removed), removed)
+    return removed
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, under another user
+    return True
 
 
 def find_postgres_binaries() -> PostgresBinaries | None:
@@ -164,7 +235,7 @@ def provision_postgres(
     *,
     docker_available: Callable[[], bool] = docker_reachable,
     find_binaries: Callable[[], PostgresBinaries | None] = find_postgres_binaries,
-    start_container: Callable[[], Any] | None = None,
+    start_container: Callable[[], AbstractContextManager[ProvisionedDatabase]] | None = None,
 ) -> Iterator[ProvisionedDatabase]:
     """Yield a PostgreSQL database from the first available source; clean it up on exit.
 
@@ -176,27 +247,30 @@ def provision_postgres(
         yield ProvisionedDatabase(database_url, DatabaseKind.EXPLICIT)
         return
     if docker_available():
-        with (start_container or _postgres_container)() as url:
-            yield ProvisionedDatabase(url, DatabaseKind.CONTAINER)
+        with (start_container or _postgres_container)() as container:
+            yield container
         return
     binaries = find_binaries()
     if binaries is None:
         raise NoDatabaseError(NO_DATABASE_MESSAGE)
     with ThrowawayCluster(binaries) as cluster:
-        yield ProvisionedDatabase(cluster.url, DatabaseKind.CLUSTER)
+        yield ProvisionedDatabase(cluster.url, DatabaseKind.CLUSTER, f"directory {cluster.directory}")
 
 
 @contextmanager
-def _postgres_container() -> Iterator[str]:
+def _postgres_container() -> Iterator[ProvisionedDatabase]:
     from testcontainers.community.postgres import PostgresContainer  # noqa: PLC0415 - only with Docker
 
     try:
-        container = PostgresContainer(POSTGRES_IMAGE, driver=None)
+        remove_orphaned_containers()
+        labels = {OWNER_PID_LABEL: str(os.getpid()), OWNER_HOST_LABEL: socket.gethostname()}
+        container = PostgresContainer(POSTGRES_IMAGE, driver=None, labels=labels)
         container.start()
     except Exception as exc:  # classified right here: the engine answered a ping but could not run it
         raise DatabaseUnavailableError(f"could not start a {POSTGRES_IMAGE} container: {exc}") from exc
     try:
-        yield str(container.get_connection_url())
+        where = f"container {container.get_wrapped_container().short_id}"
+        yield ProvisionedDatabase(str(container.get_connection_url()), DatabaseKind.CONTAINER, where)
     finally:
         container.stop()
 
