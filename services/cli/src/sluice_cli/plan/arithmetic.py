@@ -56,7 +56,8 @@ _MEGABIT = 1_000_000 / 8  # bytes/s in one Mbit/s
 def event_sizes(payload_bytes: int) -> EventSizes:
     """One event's sizes: SQS body, Lambda event record and stored row (see the assumptions)."""
     body = payload_bytes + a.ENVELOPE_BYTES
-    stored = a.ROW_OVERHEAD_BYTES + math.ceil(payload_bytes * a.JSONB_FACTOR)
+    # rounded before the ceiling: 800 x 1.1 is 880.0000000000001 in binary floating point
+    stored = a.ROW_OVERHEAD_BYTES + math.ceil(round(payload_bytes * a.JSONB_FACTOR, 6))
     return EventSizes(
         payload=payload_bytes,
         body=body,
@@ -227,16 +228,19 @@ def _memory(sizing: _Sizing, speed: ConsumerSpeed, *, batch_size: int, window_s:
         return workload.memory_mib, "pinned by --memory"
     need_mib = a.LAMBDA_RUNTIME_MIB + batch_size * sizes.record * a.PYTHON_BYTES_FACTOR / _MIB
     fitting = [m for m in a.MEMORY_CANDIDATES_MIB if m >= need_mib] or [a.MEMORY_CANDIDATES_MIB[-1]]
+    sizes_mib = "/".join(map(str, a.MEMORY_CANDIDATES_MIB))
     for memory in fitting:
         latency = _latency_s(workload, speed, batch_size=batch_size, window_s=window_s, memory_mib=memory)
         if latency <= workload.max_latency_s:
             seconds = speed.batch_seconds(batch_size, memory)
             return memory, (
-                f"the smallest of {'/'.join(map(str, a.MEMORY_CANDIDATES_MIB))} MB that holds a batch "
-                f"(~{need_mib:,.0f} MB) and keeps the latency target: a full batch takes {_fmt(seconds)} s "
-                f"at {_fmt(min(1.0, memory / a.FULL_VCPU_MIB))} vCPU"
+                f"the smallest of {sizes_mib} MB that holds a batch (~{need_mib:,.0f} MB) and keeps the latency "
+                f"target: a full batch takes {_fmt(seconds)} s at {_fmt(min(1.0, memory / a.FULL_VCPU_MIB))} vCPU"
             )
-    return fitting[-1], "one full vCPU (1,769 MB): no smaller size keeps the latency target"
+    # No size keeps the target (see the warnings): more memory would cost more and still miss it.
+    return fitting[
+        0
+    ], f"the smallest of {sizes_mib} MB that holds a batch (~{need_mib:,.0f} MB): none keeps the latency target"
 
 
 def _timeout(sizing: _Sizing, speed: ConsumerSpeed, *, batch_size: int, memory_mib: int) -> tuple[int, str]:
