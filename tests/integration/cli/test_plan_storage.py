@@ -1,0 +1,83 @@
+"""``sluice plan``'s storage model against a real ``events`` table: bytes per row and WAL per row, measured.
+
+The plan prices storage and sizes the database's write bandwidth from ``event_sizes(payload).stored`` and
+``WRITE_AMPLIFICATION``; this writes rows through the consumer's own COPY path and checks the model holds.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+import pytest
+
+from sluice_cli.plan.arithmetic import event_sizes
+from sluice_cli.plan.assumptions import WRITE_AMPLIFICATION
+from sluice_consumer.logic import EventRow
+from sluice_consumer.repository import copy_new_events
+from sluice_ingest.ids import new_event_id
+
+ROWS = 5000
+BATCH = 1000
+
+
+def payload(size: int) -> str:
+    """A JSON object of short string fields (what events usually carry), ``size`` bytes or a few more."""
+    fields: dict[str, str] = {}
+    while len(json.dumps(fields, separators=(",", ":"))) < size:
+        fields[f"field_{len(fields)}"] = uuid.uuid4().hex[:12]
+    return json.dumps(fields, separators=(",", ":"))
+
+
+def write_rows(conn: psycopg.Connection[Any], text: str) -> None:
+    now = datetime.now(UTC)
+    for _ in range(ROWS // BATCH):
+        rows = [
+            EventRow(new_event_id(), "order.created", "checkout", now, 1, text, str(uuid.uuid4()), 1)
+            for _ in range(BATCH)
+        ]
+        copy_new_events(conn, rows)
+
+
+def scalar(conn: psycopg.Connection[Any], query: str, *params: Any) -> Any:
+    row = conn.execute(query, params).fetchone()
+    assert row is not None
+    return row[0]
+
+
+def measure(url: str, text: str) -> tuple[float, float]:
+    """(bytes per row in the table and its index, WAL bytes per row) for ROWS rows of payload ``text``."""
+    with psycopg.connect(url, autocommit=True, prepare_threshold=None) as conn:
+        # ROWS rows through the consumer's COPY path, with time-ordered ids as the ingest function assigns
+        start = scalar(conn, "SELECT pg_current_wal_lsn()")
+        write_rows(conn, text)
+        wal = scalar(conn, "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s)", start)
+        conn.execute("VACUUM events")  # the visibility map and free space map, as autovacuum leaves them
+        total = scalar(conn, "SELECT pg_total_relation_size('events')")
+    return total / ROWS, float(wal) / ROWS
+
+
+@pytest.mark.parametrize("size", [150, 800])
+def test_stored_bytes_per_row_match_the_plan_within_15_percent(migrated_database_url: str, size: int) -> None:
+    text = payload(size)
+
+    stored, wal = measure(migrated_database_url, text)
+
+    # the table with its primary key index holds what the plan says per row
+    model = event_sizes(len(text)).stored
+    assert stored == pytest.approx(model, rel=0.15), f"{stored:.0f} bytes/row measured, {model} modelled"
+    # and the WAL written is within the plan's write amplification, with room left for the data pages
+    assert wal < WRITE_AMPLIFICATION * model / 2
+
+
+def test_rows_toast_compresses_take_no_more_than_the_plan_says(migrated_database_url: str) -> None:
+    text = payload(1800)  # 180 + 1.1 x 1,800 = 2,160 bytes: above TOAST's 2,032, so pglz compresses the payload
+
+    stored, _ = measure(migrated_database_url, text)
+
+    # the plan does not count compression (payloads differ in how well they compress): an upper bound
+    assert event_sizes(len(text)).toasted
+    assert stored < event_sizes(len(text)).stored
