@@ -17,6 +17,10 @@ import time
 from pathlib import Path
 from typing import Final
 
+# Run as a script from anywhere: the repository root makes the tests' own helpers importable.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tests.support.bench import machine_load
+
 RUNS: Final = 9
 SLUICE: Final = str(Path(sys.executable).with_name("sluice"))
 COMMANDS: Final = {
@@ -47,6 +51,7 @@ def sdk_modules_imported_by_plan() -> list[str]:
 
 
 def main() -> None:
+    print(f"before: {machine_load()}")
     for command in COMMANDS.values():  # warm-up: .pyc files, page cache
         wall_time(command)
     samples: dict[str, list[float]] = {name: [] for name in COMMANDS}
@@ -67,6 +72,7 @@ def main() -> None:
     print(f"AWS SDK modules in the plan's process: {', '.join(imported) or 'none'}")
     if "boto3" in imported:
         print("boto3 was imported by `sluice plan`: it must not be (no AWS call is made)")
+    print(f"after: {machine_load()}")
 
 
 if __name__ == "__main__":
