@@ -12,6 +12,7 @@ from sluice_cdk.app import create_app, main, stack_name
 from sluice_cdk.config import NetworkMode, stage_config
 from sluice_cdk.plan import apply_plan
 from sluice_cli.plan.arithmetic import make_plan
+from sluice_cli.plan.assumptions import STACK_ALARMS, STACK_DASHBOARDS, STACK_INTERFACE_ENDPOINTS
 from sluice_cli.plan.choices import Network
 from sluice_cli.plan.model import Plan, Workload
 from sluice_shared.errors import ConfigurationError
@@ -187,3 +188,15 @@ def test_the_synthesized_database_carries_the_plan(planned: tuple[Plan, Template
     )
     # the near-budget alarm follows the planned budget: ceil(870 x 90 % x 0.8) = ceil(626.4) = 627
     template.has_resource_properties("AWS::CloudWatch::Alarm", {"MetricName": "DatabaseConnections", "Threshold": 627})
+
+
+def test_the_cost_estimate_counts_what_the_stack_creates(planned: tuple[Plan, Template]) -> None:
+    _, template = planned
+    endpoints = template.find_resources("AWS::EC2::VPCEndpoint", {"Properties": {"VpcEndpointType": "Interface"}})
+    subnets_per_endpoint = {len(endpoint["Properties"]["SubnetIds"]) for endpoint in endpoints.values()}
+
+    assert len(template.find_resources("AWS::CloudWatch::Alarm")) == STACK_ALARMS
+    assert len(template.find_resources("AWS::CloudWatch::Dashboard")) == STACK_DASHBOARDS
+    assert subnets_per_endpoint == {2}  # one endpoint network interface per AZ, each billed by the hour
+    assert len(endpoints) * 2 == STACK_INTERFACE_ENDPOINTS
+    assert len(template.find_resources("AWS::SecretsManager::Secret")) == 1
