@@ -14,8 +14,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from sluice_cli.plan.arithmetic import event_sizes
 from sluice_cli.plan.assumptions import WRITE_AMPLIFICATION
+from sluice_cli.plan.throughput import event_sizes
 from sluice_consumer.logic import EventRow
 from sluice_consumer.repository import copy_new_events
 from sluice_ingest.ids import new_event_id

@@ -23,8 +23,10 @@ import dataclasses
 
 import pytest
 
-from sluice_cli.plan.arithmetic import event_sizes, interpolate, make_plan, pinned_max_connections, work_factor
+from sluice_cli.plan.arithmetic import make_plan
+from sluice_cli.plan.database import pinned_max_connections
 from sluice_cli.plan.model import Plan, Workload
+from sluice_cli.plan.throughput import event_sizes, interpolate, work_factor
 from sluice_shared.capacity import INSTANCE_CLASSES
 from sluice_shared.errors import ConfigurationError
 from tests.unit.cli.plan.worked import MEASURED, PRICES

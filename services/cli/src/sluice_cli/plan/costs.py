@@ -14,8 +14,8 @@ from sluice_cli.plan.choices import Network
 from sluice_cli.plan.model import CostLine
 
 if TYPE_CHECKING:
-    from sluice_cli.plan.arithmetic import ConsumerSpeed
     from sluice_cli.plan.model import ConsumerPlan, DatabasePlan, EventSizes, PriceSheet, Workload
+    from sluice_cli.plan.throughput import ConsumerSpeed
 
 __all__ = ["estimate_costs", "sqs_billed_requests"]
 
