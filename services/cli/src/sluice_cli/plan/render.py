@@ -7,7 +7,7 @@ import json
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from rich.markup import escape
+from rich.text import Text
 
 from sluice_cli.plan.assumptions import ASSUMPTIONS
 
@@ -31,7 +31,7 @@ def _print_settings(console: Console, title: str, settings: tuple[Setting, ...])
     width = max(len(setting.name) for setting in settings)
     for setting in settings:
         console.print(f"  {setting.name:<{width}}  {_value(setting)}", markup=False)
-        console.print(f"  {'':<{width}}  [dim]{escape(setting.reason)}[/dim]")
+        console.print(f"  {'':<{width}}  {setting.reason}", style="dim", markup=False)
 
 
 def _headline(plan: Plan) -> str:
@@ -92,10 +92,8 @@ def _print_costs(plan: Plan, console: Console) -> None:
     service_width = max(len(line.service) for line in plan.costs)
     item_width = max(len(line.item) for line in plan.costs)
     for line in plan.costs:
-        console.print(
-            f"  {line.service:<{service_width}}  {line.item:<{item_width}}  {line.usd_per_month:>10,.2f}  "
-            f"[dim]{escape(line.basis)}[/dim]"
-        )
+        amount = f"  {line.service:<{service_width}}  {line.item:<{item_width}}  {line.usd_per_month:>10,.2f}  "
+        console.print(Text.assemble(amount, (line.basis, "dim")))
     total = f"{plan.total_usd_per_month:>10,.2f}"
     console.print(f"  {'total':<{service_width + item_width + 2}}  {total}", style="bold", markup=False)
     console.print(f"  prices: {prices.source}", markup=False, style="dim")
