@@ -31,7 +31,7 @@ def worked_plan(**workload: Any) -> Plan:
 
 
 def test_a_plan_replaces_the_sizing_of_its_stage_and_its_budget_gives_the_planned_concurrency() -> None:
-    plan = worked_plan().context  # prod: batch 1,000, window 5 s, 512 MB, 60 s, concurrency 2, db.t4g.micro
+    plan = worked_plan().context  # prod: batch 1,000, window 5 s, 512 MB, 60 s, concurrency 2, db.t4g.small
 
     prod = apply_plan(stage_config("prod"), plan)
 
@@ -40,11 +40,11 @@ def test_a_plan_replaces_the_sizing_of_its_stage_and_its_budget_gives_the_planne
     assert topology.effective_visibility_timeout_seconds == 365
     assert (prod.consumer_memory_mib, prod.concurrency_cap, prod.budget.max_concurrency) == (512, 2, 2)
     assert (prod.database.instance_type, prod.database.max_connections, prod.database.multi_az) == (
-        "t4g.micro",
-        80,
+        "t4g.small",
+        190,
         True,
     )
-    assert (prod.database.allocated_storage_gib, prod.database.max_allocated_storage_gib) == (2595, 33728)
+    assert (prod.database.allocated_storage_gib, prod.database.max_allocated_storage_gib) == (2840, 36910)
     # what the plan does not size stays the stage's
     assert (prod.database.deletion_protection, prod.database.rotation_days, prod.tracing) == (True, 30, True)
     assert prod.network is NetworkMode.ENDPOINTS
@@ -76,10 +76,10 @@ def test_a_plan_for_another_stage_leaves_this_one_alone() -> None:
 
 
 def test_a_plan_whose_budget_cannot_give_its_concurrency_is_refused() -> None:
-    # 80 max_connections x 90 % - 10 reserved = 62 consumers at most
-    plan = worked_plan().context.model_copy(update={"max_concurrency": 100})
+    # 190 max_connections x 90 % - 10 reserved = 161 consumers at most
+    plan = worked_plan().context.model_copy(update={"max_concurrency": 200})
 
-    with pytest.raises(ConfigurationError, match=r"asks for maximum concurrency 100, but its budget .* gives 62"):
+    with pytest.raises(ConfigurationError, match=r"asks for maximum concurrency 200, but its budget .* gives 161"):
         apply_plan(stage_config("prod"), plan)
 
 

@@ -6,7 +6,7 @@ unless said otherwise):
 
     body   = 800 + 200 (envelope)                 = 1,000 bytes
     record = 1,000 + 1,024 (SQS record overhead)  = 2,024 bytes
-    stored = 180 + 1.1 x 800                      = 1,060 bytes (below TOAST's 2,032)
+    stored = 200 + 1.2 x 800                      = 1,160 bytes (below TOAST's 2,032)
     work   = (1,300 + 800) / (1,300 + 200)        = 1.4 x the measured per-event work
     event  = 1.4 / 20,000                         = 70 us per event at a full vCPU
     fixed  = 10 / 10,000 - 10 x (1 / 100,000)     = 0.9 ms per batch at a full vCPU
@@ -46,9 +46,9 @@ def setting(result: Plan, name: str) -> object:
 
 
 def test_event_sizes_and_work_factor_follow_the_formulas() -> None:
-    assert event_sizes(800) == dataclasses.replace(event_sizes(800), body=1000, record=2024, stored=1060, toasted=False)
+    assert event_sizes(800) == dataclasses.replace(event_sizes(800), body=1000, record=2024, stored=1160, toasted=False)
     assert work_factor(800, 200) == pytest.approx(1.4)
-    # 2,000-byte payloads: stored 180 + 2,200 = 2,380 > 2,032, so TOAST's 1.6x on top of (3,300 / 1,500)
+    # 2,000-byte payloads: stored 200 + 2,400 = 2,600 > 2,032, so TOAST's 1.6x on top of (3,300 / 1,500)
     assert event_sizes(2000).toasted
     assert work_factor(2000, 200) == pytest.approx(3300 / 1500 * 1.6)
 
@@ -90,18 +90,19 @@ def test_standard_queue_worked_example_consumer() -> None:
 def test_standard_queue_worked_example_database() -> None:
     database = plan().database
 
-    # per vCPU: 100,000 / 1.4 = 71,428.6 rows/s; written per row 1,060 x 2.5 = 2,650 bytes
-    # t4g.micro: storage 87 Mbit/s = 10,875,000 B/s / 2,650 = 4,103.77 rows/s < CPU 71,428.6 x 2 x 10 % = 14,286
-    # peak 2,000 <= 50 % x 4,103.77 = 2,051.9: the cheapest class fits
-    assert database.instance_type == "t4g.micro"
-    assert database.write_capacity_rows_s == pytest.approx(10_875_000 / 2650)
-    assert database.peak_utilisation == pytest.approx(2000 / (10_875_000 / 2650))
-    # budget: max_connections 80, proxy 90 % = 72; used 2 consumers + 10 reserved = 12
-    assert (database.max_connections, database.proxy_connections, database.connections_used) == (80, 72, 12)
-    # storage: 1,000 x 2,628,000 x 1,060 / 2^30 = 2,594.37 GiB a month; allocated 2,595 (a month),
-    # autoscaling to 2,595 + 12 x 2,594.37 = 33,727.4 -> 33,728; 64 TiB in 25.3 months: no warning
-    assert database.growth_gib_per_month == pytest.approx(1000 * MONTH_S * 1060 / GIB)
-    assert (database.allocated_storage_gib, database.max_allocated_storage_gib) == (2595, 33728)
+    # per vCPU: 100,000 / 1.4 = 71,428.6 rows/s; written per row 1,160 x 2.5 = 2,900 bytes
+    # t4g.micro: storage 87 Mbit/s = 10,875,000 B/s / 2,900 = 3,750 rows/s (< CPU 71,428.6 x 2 x 10 % = 14,286);
+    # peak 2,000 > 50 % x 3,750 = 1,875: too small
+    # t4g.small: storage 174 Mbit/s = 21,750,000 / 2,900 = 7,500 rows/s (< CPU 28,571); 2,000 <= 3,750: fits
+    assert database.instance_type == "t4g.small"
+    assert database.write_capacity_rows_s == pytest.approx(7500)
+    assert database.peak_utilisation == pytest.approx(2000 / 7500)
+    # budget: (2 GiB - 256 MiB) / 9,531,392 = 197.1 -> 190, proxy 90 % = 171; used 2 consumers + 10 reserved = 12
+    assert (database.max_connections, database.proxy_connections, database.connections_used) == (190, 171, 12)
+    # storage: 1,000 x 2,628,000 x 1,160 / 2^30 = 2,839.12 GiB a month; allocated 2,840 (a month),
+    # autoscaling to 2,840 + 12 x 2,839.12 = 36,909.4 -> 36,910; 64 TiB in 23.1 months: no warning
+    assert database.growth_gib_per_month == pytest.approx(1000 * MONTH_S * 1160 / GIB)
+    assert (database.allocated_storage_gib, database.max_allocated_storage_gib) == (2840, 36910)
 
 
 def test_standard_queue_worked_example_has_no_warning_and_its_context_says_the_same() -> None:
@@ -116,13 +117,13 @@ def test_standard_queue_worked_example_has_no_warning_and_its_context_says_the_s
         "consumer_timeout_seconds": 60,
         "consumer_memory_mib": 512,
         "max_concurrency": 2,
-        "instance_type": "t4g.micro",
-        "max_connections": 80,
+        "instance_type": "t4g.small",
+        "max_connections": 190,
         "proxy_max_connections_percent": 90,
         "reserved_connections": 10,
         "multi_az": True,
-        "allocated_storage_gib": 2595,
-        "max_allocated_storage_gib": 33728,
+        "allocated_storage_gib": 2840,
+        "max_allocated_storage_gib": 36910,
         "network": "endpoints",
         "nat_gateways": 0,
         "log_retention_days": 30,
@@ -150,8 +151,8 @@ def test_fifo_worked_example_batches_ten_without_window_and_sizes_the_database_f
     # busy at peak: 1,000 / 10 x 0.0116615 = 1.166; x2 = 2.33 -> 3 (50 groups allow it)
     assert consumer.max_concurrency == 3
     assert consumer.visibility_timeout_s == 360
-    # batches of 10 write at 10,000 rows/s: 7,142.9 per vCPU; t4g.micro 1,428.6 (10 % CPU) -> 714 < 1,000;
-    # t4g.small 2,857.1 (20 %) -> 1,428.6 >= 1,000
+    # batches of 10 write at 10,000 rows/s: 7,142.9 per vCPU; t4g.micro 1,428.6 (10 % CPU, below its storage's
+    # 3,750) -> 714 < 1,000; t4g.small 2,857.1 (20 %, storage 7,500) -> 1,428.6 >= 1,000
     assert database.instance_type == "t4g.small"
     assert database.peak_utilisation == pytest.approx(1000 / 2857.142857)
     # per group: 10 / 0.0116615 = 857.5 events/s, the peak needs 20: no warning
@@ -161,10 +162,12 @@ def test_fifo_worked_example_batches_ten_without_window_and_sizes_the_database_f
 def test_fifo_beyond_the_queue_and_group_limits_is_warned_and_concurrency_capped_by_groups() -> None:
     result = plan(rate_per_s=2000.0, peak_rate_per_s=4000.0, fifo=True, groups=2)
 
-    # 4,000 > 3,000 events/s (300 calls/s of 10); 4,000 / 2 = 2,000 per group > 857.5; 4,000 / 857.5 -> 5 groups
+    # 4,000 > 3,000 events/s (300 calls/s of 10); 4,000 / 2 = 2,000 per group > 857.5; 4,000 / 857.5 -> 5 groups;
+    # and 2,000 x 2,628,000 x 1,160 / 2^30 = 5,678 GiB a month fill 64 TiB in 11.5 months
     assert [warning.split(":")[0] for warning in result.warnings] == [
         "FIFO queue throughput",
         "FIFO group throughput",
+        "The events table grows 5,678 GiB a month and reaches RDS's 64 TiB limit in 11.5 months",
     ]
     assert "the peak needs 2,000 per group over 2 groups. Use at least 5 groups." in result.warnings[1]
     # busy 4,000 / 10 x 0.0116615 = 4.66, x2 = 9.3 -> 10, capped at 2 groups
@@ -199,10 +202,10 @@ def test_pinned_window_above_the_latency_target_is_warned_and_does_not_buy_memor
 def test_a_higher_peak_moves_to_the_cheapest_class_that_writes_it() -> None:
     database = plan(peak_rate_per_s=5000.0).database
 
-    # t4g.micro 2,051.9 and t4g.small min(8,207.5, 28,571) / 2 = 4,103.8 are short of 5,000;
-    # m7g.large: storage 630 Mbit/s = 78,750,000 / 2,650 = 29,717 rows/s (CPU 142,857) -> 14,858
+    # t4g.micro 1,875 and t4g.small 3,750 (half their storage-bound 3,750 and 7,500) are short of 5,000;
+    # m7g.large: storage 630 Mbit/s = 78,750,000 / 2,900 = 27,155 rows/s (CPU 142,857) -> 13,578
     assert database.instance_type == "m7g.large"
-    assert database.write_capacity_rows_s == pytest.approx(78_750_000 / 2650)
+    assert database.write_capacity_rows_s == pytest.approx(78_750_000 / 2900)
     # busy 5,000 / 1,000 x 0.264298 = 1.32, x2 = 2.64 -> 3 consumers + 10 reserved
     assert database.connections_used == 13
 
@@ -210,10 +213,10 @@ def test_a_higher_peak_moves_to_the_cheapest_class_that_writes_it() -> None:
 def test_storage_reaching_64_tib_within_a_year_is_warned() -> None:
     result = plan(rate_per_s=3000.0, peak_rate_per_s=3000.0)
 
-    # 3,000 x 2,628,000 x 1,060 / 2^30 = 7,783.1 GiB a month: 65,536 / 7,783.1 = 8.4 months
+    # 3,000 x 2,628,000 x 1,160 / 2^30 = 8,517.4 GiB a month: 65,536 / 8,517.4 = 7.7 months
     assert result.warnings == (
         (
-            "The events table grows 7,783 GiB a month and reaches RDS's 64 TiB limit in 8.4 months: add retention "
+            "The events table grows 8,517 GiB a month and reaches RDS's 64 TiB limit in 7.7 months: add retention "
             "(time partitions dropped when expired) or archive."
         ),
     )

@@ -49,8 +49,8 @@ def test_plan_prints_consumer_database_throughput_costs_and_total(
     lines = {line.split()[0] + " " + line.split()[1]: line for line in out.splitlines() if line.startswith("  ")}
     assert lines["batch size"].split() == ["batch", "size", "1,000", "events"]
     assert lines["maximum concurrency"].split()[2:] == ["2", "environments"]
-    assert lines["instance class"].split()[2] == "db.t4g.micro"
-    assert lines["total 977.16"]
+    assert lines["instance class"].split()[2] == "db.t4g.small"
+    assert lines["total 1,055.36"]
     assert "Warnings" not in out
 
 
@@ -66,7 +66,7 @@ def test_plan_as_json_is_the_whole_plan(inputs: list[str], capsys: pytest.Captur
     assert main([*inputs, "--json"]) == 0
 
     document = json.loads(capsys.readouterr().out)
-    assert document["costs"]["total_usd_per_month"] == pytest.approx(977.164, abs=1e-3)
+    assert document["costs"]["total_usd_per_month"] == pytest.approx(1055.36, abs=0.01)
     # the file's source, laid over the shipped table's, and the file the measurement came from
     assert document["costs"]["prices_source"].startswith("round numbers for the worked examples (test), over: AWS")
     assert document["throughput"]["origin"].endswith("write_path.json")

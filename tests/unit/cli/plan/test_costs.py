@@ -49,10 +49,10 @@ def test_worked_example_costs_line_by_line() -> None:
             "SQS: standard deletes": 262.8 * 0.40,
             # 5 pollers x 2,628,000 s / 20 s = 657,000 empty long polls
             "SQS: standard empty polls": 0.657 * 0.40,
-            # $0.02 x 730 h x 2 (Multi-AZ)
-            "RDS: db.t4g.micro (Multi-AZ)": 0.02 * 730 * 2,
-            # 2,595 GB allocated after a month x $0.10 x 2
-            "RDS: gp3 storage (Multi-AZ)": 2595 * 0.10 * 2,
+            # $0.04 x 730 h x 2 (Multi-AZ)
+            "RDS: db.t4g.small (Multi-AZ)": 0.04 * 730 * 2,
+            # 2,840 GB allocated after a month x $0.10 x 2
+            "RDS: gp3 storage (Multi-AZ)": 2840 * 0.10 * 2,
             # 2 vCPUs x $0.015 x 730 h
             "RDS Proxy: proxy": 2 * 0.015 * 730,
             # SQS + Secrets Manager endpoints in 2 AZs: 4 x $0.01 x 730 h
@@ -68,7 +68,7 @@ def test_worked_example_costs_line_by_line() -> None:
         },
         rel=1e-6,
     )
-    assert plan().total_usd_per_month == pytest.approx(977.16, abs=0.01)
+    assert plan().total_usd_per_month == pytest.approx(1055.36, abs=0.01)
 
 
 def test_fifo_requests_cost_fifo_prices_and_batches_of_ten_mean_more_invocations() -> None:
@@ -84,9 +84,9 @@ def test_single_az_nat_and_ingest_change_their_own_lines() -> None:
         plan(multi_az=False, network=Network.NAT, nat_gateways=1, ingest_events_per_request=100, storage_months=3)
     )
 
-    assert lines["RDS: db.t4g.micro (single-AZ)"] == pytest.approx(0.02 * 730)
-    # storage priced after 3 months: 3 x 2,594.37 GiB
-    assert lines["RDS: gp3 storage (single-AZ)"] == pytest.approx(3 * 1000 * 730 * 3600 * 1060 / GIB * 0.10)
+    assert lines["RDS: db.t4g.small (single-AZ)"] == pytest.approx(0.04 * 730)
+    # storage priced after 3 months: 3 x 2,839.12 GiB
+    assert lines["RDS: gp3 storage (single-AZ)"] == pytest.approx(3 * 1000 * 730 * 3600 * 1160 / GIB * 0.10)
     assert lines["VPC: NAT gateways"] == pytest.approx(0.05 * 730)
     assert "VPC: interface endpoints" not in lines
     # 26.28M ingest requests of 100 events; each 5 ms + 10 SendMessageBatch calls x 10 ms + 100 x 70 us x

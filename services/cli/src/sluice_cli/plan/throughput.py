@@ -39,7 +39,7 @@ __all__ = [
 def event_sizes(payload_bytes: int) -> EventSizes:
     """One event's sizes: SQS body, Lambda event record and stored row (see the assumptions)."""
     body = payload_bytes + a.ENVELOPE_BYTES
-    # rounded before the ceiling: 800 x 1.1 is 880.0000000000001 in binary floating point
+    # rounded before the ceiling: binary floating point makes 800 x 1.1 880.0000000000001
     stored = a.ROW_OVERHEAD_BYTES + math.ceil(round(payload_bytes * a.JSONB_FACTOR, 6))
     return EventSizes(
         payload=payload_bytes,
