@@ -53,6 +53,7 @@ __all__ = [
     "NO_WINDOW_GATHER_S",
     "OS_RESERVED_MIB",
     "PREFERRED_BATCH_SIZE",
+    "PRIMARY_KEY_BYTES",
     "PROXY_BORROW_TIMEOUT_S",
     "PROXY_MAX_CONNECTIONS_PERCENT",
     "PROXY_ROUND_TRIP_S",
@@ -164,6 +165,7 @@ TIMEOUT_SAFETY: Final = 3  # the timeout covers 3x the slowest expected batch
 # text (jsonb is 1.08-1.13x the text, and heap pages hold whole rows, so part of each page stays empty).
 ROW_OVERHEAD_BYTES: Final = 200
 JSONB_FACTOR: Final = 1.2
+PRIMARY_KEY_BYTES: Final = 42  # of which the primary key index, with time-ordered ids (measured: 41-46)
 # Rows above ~2 KB are compressed or moved out of line by TOAST: measured 1.6x the per-row work of the linear
 # model below, for the consumer and for the database alike.
 TOAST_THRESHOLD_BYTES: Final = 2_032
@@ -234,6 +236,7 @@ ASSUMPTIONS: Final = (
     Assumption("function -> RDS Proxy bandwidth", NETWORK_BYTES_PER_S, "bytes/s", _CHOSEN),
     Assumption("idempotent fallback slowdown", DUPLICATE_FALLBACK_FACTOR, "x", "`make bench` (sluice+dup)"),
     Assumption("stored row overhead (index included)", ROW_OVERHEAD_BYTES, "bytes", _MEASURED),
+    Assumption("primary key index per row (time-ordered ids)", PRIMARY_KEY_BYTES, "bytes", _MEASURED),
     Assumption("stored bytes per payload byte (jsonb, page fill)", JSONB_FACTOR, "x", _MEASURED),
     Assumption("TOAST threshold", TOAST_THRESHOLD_BYTES, "bytes per row", "PostgreSQL (TOAST_TUPLE_THRESHOLD)"),
     Assumption("TOAST work factor", TOAST_WORK_FACTOR, "x", _MEASURED),

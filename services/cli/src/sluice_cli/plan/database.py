@@ -229,7 +229,9 @@ def _database_plan(
             value=round(growth_gib, 1),
             unit="GiB/month",
             reason=f"{fmt(workload.rate_per_s)} events/s x {sizes.stored:,} bytes per stored row (jsonb payload "
-            f"+ row and primary-key overhead{', TOAST not counted' if sizes.toasted else ''})",
+            f"+ row and primary-key overhead{', TOAST not counted' if sizes.toasted else ''}); the primary key "
+            f"alone grows {fmt(growth_gib * a.PRIMARY_KEY_BYTES / sizes.stored)} GiB a month: keep event ids "
+            "time-ordered (UUIDv7, as the ingest function assigns) so inserts only touch its right edge",
         ),
         Setting(
             name="allocated storage",
