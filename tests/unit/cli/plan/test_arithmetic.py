@@ -241,6 +241,14 @@ def test_a_pinned_class_caps_the_concurrency_at_its_budget() -> None:
     assert any("proxy budget admits 62 consumers, fewer than the 234" in warning for warning in result.warnings)
 
 
+def test_pinned_memory_too_small_for_a_batch_is_warned() -> None:
+    # 160 MB of runtime + 1,000 x 2,024 bytes x 8 = 175.4 MB > 128 MB
+    result = plan(memory_mib=128)
+
+    assert result.consumer.memory_mib == 128
+    assert result.warnings[0].startswith("--memory 128 MB is below the ~175 MB a batch of 1,000 needs")
+
+
 def test_large_payloads_cap_the_batch_at_the_invocation_payload_limit() -> None:
     # 8,000-byte payloads: records of 8,000 + 200 + 1,024 = 9,224 bytes; 6,291,456 / 9,224 = 682
     assert plan(payload_bytes=8000).consumer.batch_size == 682
@@ -260,6 +268,8 @@ def test_large_payloads_cap_the_batch_at_the_invocation_payload_limit() -> None:
         ({"payload_bytes": 2_000_000}, "--payload-bytes must be 2..1,031,992"),
         ({"log_retention_days": 31}, "--log-retention-days must be one of"),
         ({"instance_type": "x1.huge"}, "unknown instance type 'x1.huge'"),
+        ({"memory_mib": 64}, r"--memory must be 128\.\.10,240 MB"),
+        ({"stage": ""}, "--stage must name a stage"),
     ],
 )
 def test_impossible_inputs_are_refused_naming_the_option(workload: dict[str, object], message: str) -> None:

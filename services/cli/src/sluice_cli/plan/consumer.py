@@ -99,9 +99,14 @@ def _latency_s(workload: Workload, speed: ConsumerSpeed, *, batch_size: int, win
 
 def _memory(sizing: Sizing, speed: ConsumerSpeed, *, batch_size: int, window_s: int) -> tuple[int, str]:
     workload, sizes = sizing.workload, sizing.sizes
-    if workload.memory_mib is not None:
-        return workload.memory_mib, "pinned by --memory"
     need_mib = a.LAMBDA_RUNTIME_MIB + batch_size * sizes.record * a.PYTHON_BYTES_FACTOR / _MIB
+    if workload.memory_mib is not None:
+        if workload.memory_mib < need_mib:
+            sizing.warnings.append(
+                f"--memory {workload.memory_mib} MB is below the ~{need_mib:,.0f} MB a batch of {batch_size:,} needs "
+                "(the runtime, and the batch as event, models and rows): the function may run out of memory."
+            )
+        return workload.memory_mib, "pinned by --memory"
     fitting = [m for m in a.MEMORY_CANDIDATES_MIB if m >= need_mib] or [a.MEMORY_CANDIDATES_MIB[-1]]
     sizes_mib = "/".join(map(str, a.MEMORY_CANDIDATES_MIB))
     for memory in fitting:

@@ -107,6 +107,10 @@ class Workload:
             problems.append("--nat-gateways must be 1 or 2 (one per availability zone)")
         if self.log_retention_days not in LOG_RETENTION_DAYS:
             problems.append(f"--log-retention-days must be one of {', '.join(map(str, LOG_RETENTION_DAYS))}")
+        if self.memory_mib is not None and not 128 <= self.memory_mib <= 10_240:  # noqa: PLR2004 - Lambda's range
+            problems.append("--memory must be 128..10,240 MB (Lambda)")
+        if not self.stage:
+            problems.append("--stage must name a stage of the stack (dev, prod)")
         if self.storage_months < 1:
             problems.append("--months must be at least 1")
         if self.ingest_events_per_request < 0:
