@@ -76,7 +76,7 @@ FROM STDIN (FORMAT BINARY)
 """
 TUTORIAL_INSERT: Final = (
     "INSERT INTO events (event_id, event_type, source, occurred_at, schema_version, payload, sqs_message_id, "
-    "receive_count) VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s, %s)"
+    "receive_count, content_digest) VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s)"
 )
 PAYLOAD: Final = json.dumps(
     {
