@@ -142,8 +142,9 @@ def create_app(
     destination_text = app.node.try_get_context(ALARM_DESTINATION_CONTEXT_KEY)
     destination = AlarmDestination.parse(str(destination_text)) if destination_text else None
     plan = PlanContext.from_context_value(app.node.try_get_context(PLAN_CONTEXT_KEY))
-    if plan is not None:
-        stage_config(plan.stage)  # a plan for a stage that does not exist is refused, not ignored
+    if plan is not None and plan.stage not in STAGES:  # refused, not ignored
+        known = ", ".join(sorted(STAGES))
+        raise ConfigurationError(f"{PLAN_CONTEXT_KEY} is for unknown stage {plan.stage!r}: expected one of {known}")
     # Every stage validated before anything is built.
     configs = [
         apply_plan(

@@ -2,7 +2,7 @@
 
 Plain Python (no CDK import). The plan replaces the stage's event source (batch size, window, FIFO), consumer
 (timeout, memory, concurrency cap), database (class, pinned ``max_connections``, proxy share, reserve,
-Multi-AZ, storage), network and log retention; everything else (names, backups, deletion protection,
+Multi-AZ, storage), network, log retention and tracing; everything else (names, backups, deletion protection,
 rotation, alarms) stays the stage's. The event source's maximum concurrency is still derived from the proxy
 budget, as for any stage, and must come out exactly as the plan says: otherwise synthesis stops.
 """
@@ -57,6 +57,7 @@ def apply_plan(config: StageConfig, plan: PlanContext | None) -> StageConfig:
         network=network,
         nat_gateways=plan.nat_gateways if network is NetworkMode.NAT else config.nat_gateways,
         log_retention_days=plan.log_retention_days,
+        tracing=plan.tracing,
     ).validate()
     derived = planned.budget.max_concurrency
     if derived != plan.max_concurrency:

@@ -78,6 +78,7 @@ class PlanContext(BaseModel):
     network: Literal["endpoints", "nat"]
     nat_gateways: int = Field(ge=0, le=2)
     log_retention_days: int
+    tracing: bool
 
     @field_validator("log_retention_days")
     @classmethod

@@ -17,8 +17,9 @@ import pytest
 
 from sluice_cli.plan.assumptions import WRITE_AMPLIFICATION
 from sluice_cli.plan.throughput import event_sizes
-from sluice_consumer.logic import CONTENT_DIGEST_BYTES, EventRow
+from sluice_consumer.ports import EventRow
 from sluice_consumer.repository import copy_new_events
+from sluice_consumer.rows import CONTENT_DIGEST_BYTES
 from sluice_ingest.ids import new_event_id
 
 ROWS = 5000

@@ -82,9 +82,10 @@ def test_standard_queue_worked_example_consumer() -> None:
     assert consumer.timeout_s == 60
     assert consumer.visibility_timeout_s == 6 * 60 + 5
     # concurrency: peak batches of min(1,000, 2,000 x 5 / 5) = 1,000; busy 2,000 / 1,000 x 0.264298 = 0.5286;
-    # x2 = 1.06 -> 2 (also AWS's minimum)
+    # x2 = 1.06 -> 2 (AWS's minimum), raised to 3: the stack alarms at 80 % of consumers + 10 reserved, and
+    # 80 % x (2 + 10) = 9.6 -> 10 would not lie above the reserve, 80 % x (3 + 10) = 10.4 -> 11 does
     assert consumer.busy_environments_at_peak == pytest.approx(0.528597, abs=1e-6)
-    assert consumer.max_concurrency == 2
+    assert consumer.max_concurrency == 3
 
 
 def test_standard_queue_worked_example_database() -> None:
@@ -97,8 +98,8 @@ def test_standard_queue_worked_example_database() -> None:
     assert database.instance_type == "t4g.small"
     assert database.write_capacity_rows_s == pytest.approx(7500)
     assert database.peak_utilisation == pytest.approx(2000 / 7500)
-    # budget: (2 GiB - 256 MiB) / 9,531,392 = 197.1 -> 190, proxy 90 % = 171; used 2 consumers + 10 reserved = 12
-    assert (database.max_connections, database.proxy_connections, database.connections_used) == (190, 171, 12)
+    # budget: (2 GiB - 256 MiB) / 9,531,392 = 197.1 -> 190, proxy 90 % = 171; used 3 consumers + 10 reserved = 13
+    assert (database.max_connections, database.proxy_connections, database.connections_used) == (190, 171, 13)
     # storage: 1,000 x 2,628,000 x 1,160 / 2^30 = 2,839.12 GiB a month; allocated 2,840 (a month),
     # autoscaling to 2,840 + 12 x 2,839.12 = 36,909.4 -> 36,910; 64 TiB in 23.1 months: no warning
     assert database.growth_gib_per_month == pytest.approx(1000 * MONTH_S * 1160 / GIB)
@@ -116,7 +117,7 @@ def test_standard_queue_worked_example_has_no_warning_and_its_context_says_the_s
         "batching_window_seconds": 5,
         "consumer_timeout_seconds": 60,
         "consumer_memory_mib": 512,
-        "max_concurrency": 2,
+        "max_concurrency": 3,
         "instance_type": "t4g.small",
         "max_connections": 190,
         "proxy_max_connections_percent": 90,
@@ -127,6 +128,7 @@ def test_standard_queue_worked_example_has_no_warning_and_its_context_says_the_s
         "network": "endpoints",
         "nat_gateways": 0,
         "log_retention_days": 30,
+        "tracing": True,
     }
 
 
@@ -170,8 +172,8 @@ def test_fifo_beyond_the_queue_and_group_limits_is_warned_and_concurrency_capped
         "The events table grows 5,678 GiB a month and reaches RDS's 64 TiB limit in 11.5 months",
     ]
     assert "the peak needs 2,000 per group over 2 groups. Use at least 5 groups." in result.warnings[1]
-    # busy 4,000 / 10 x 0.0116615 = 4.66, x2 = 9.3 -> 10, capped at 2 groups
-    assert result.consumer.max_concurrency == 2
+    # busy 4,000 / 10 x 0.0116615 = 4.66, x2 = 9.3 -> 10, capped at 2 groups, raised to the stack's minimum of 3
+    assert result.consumer.max_concurrency == 3
 
 
 def test_latency_target_below_the_smallest_window_means_batches_of_ten() -> None:

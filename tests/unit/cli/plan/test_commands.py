@@ -48,9 +48,9 @@ def test_plan_prints_consumer_database_throughput_costs_and_total(
     assert [line for line in out.splitlines() if line in headings] == headings
     lines = {line.split()[0] + " " + line.split()[1]: line for line in out.splitlines() if line.startswith("  ")}
     assert lines["batch size"].split() == ["batch", "size", "1,000", "events"]
-    assert lines["maximum concurrency"].split()[2:] == ["2", "environments"]
+    assert lines["maximum concurrency"].split()[2:] == ["3", "environments"]
     assert lines["instance class"].split()[2] == "db.t4g.small"
-    assert lines["total 1,055.36"]
+    assert lines["total 1,083.60"]
     assert "Warnings" not in out
 
 
@@ -66,7 +66,7 @@ def test_plan_as_json_is_the_whole_plan(inputs: list[str], capsys: pytest.Captur
     assert main([*inputs, "--json"]) == 0
 
     document = json.loads(capsys.readouterr().out)
-    assert document["costs"]["total_usd_per_month"] == pytest.approx(1055.36, abs=0.01)
+    assert document["costs"]["total_usd_per_month"] == pytest.approx(1083.60, abs=0.01)
     # the file's source, laid over the shipped table's, and the file the measurement came from
     assert document["costs"]["prices_source"].startswith("round numbers for the worked examples (test), over: AWS")
     assert document["throughput"]["origin"].endswith("write_path.json")
@@ -82,7 +82,7 @@ def test_cdk_context_is_the_plan_the_stack_reads(inputs: list[str], capsys: pyte
     assert list(document) == [PLAN_CONTEXT_KEY]
     context = PlanContext.from_context_value(document[PLAN_CONTEXT_KEY])
     assert context is not None
-    assert (context.stage, context.multi_az, context.batch_size, context.max_concurrency) == ("dev", False, 1000, 2)
+    assert (context.stage, context.multi_az, context.batch_size, context.max_concurrency) == ("dev", False, 1000, 3)
     assert document[PLAN_CONTEXT_KEY]["batchingWindowSeconds"] == 5
 
 

@@ -1,6 +1,7 @@
 """The monthly estimate against the worked example, line by line (prices and inputs in ``worked.py``).
 
-Standard queue, 1,000 events/s steady (peak 2,000), 800-byte payloads (1,000-byte bodies), Multi-AZ, endpoints:
+Standard queue, 1,000 events/s steady (peak 2,000), 800-byte payloads (1,000-byte bodies), Multi-AZ, endpoints,
+X-Ray tracing on (prod's defaults):
 2,628,000 s x 1,000 = 2.628 billion events a month, in batches of 1,000 taking 0.264298 s at 512 MB (see
 test_arithmetic.py).
 """
@@ -55,20 +56,22 @@ def test_worked_example_costs_line_by_line() -> None:
             "RDS: gp3 storage (Multi-AZ)": 2840 * 0.10 * 2,
             # 2 vCPUs x $0.015 x 730 h
             "RDS Proxy: proxy": 2 * 0.015 * 730,
-            # SQS + Secrets Manager endpoints in 2 AZs: 4 x $0.01 x 730 h
-            "VPC: interface endpoints": 4 * 0.01 * 730,
+            # SQS, Secrets Manager and X-Ray endpoints in 2 AZs: 6 x $0.01 x 730 h
+            "VPC: interface endpoints": 6 * 0.01 * 730,
             # 2.628 billion x 1,000 bytes = 2,447.5 GB crossing once x $0.02
             "VPC: cross-AZ data": EVENTS * 1000 / GIB * 0.02,
-            # 6 alarms x $0.10 + 1 dashboard x $3 + 9 metrics x $0.30
-            "CloudWatch: alarms, dashboard, metrics": 0.6 + 3 + 2.7,
+            # 8 alarms x $0.10 + 1 dashboard x $3 + 10 metrics x $0.30
+            "CloudWatch: alarms, dashboard, metrics": 0.8 + 3 + 3.0,
             # 2.628M invocations x 2,000 bytes = 4.895 GB x $0.50, kept 30 of 30.42 days x $0.03
             "CloudWatch: logs ingested": 2_628_000 * 2000 / GIB * 0.50,
             "CloudWatch: logs stored": 2_628_000 * 2000 / GIB * 30 / (730 / 24) * 0.03,
             "Secrets Manager: database secret": 0.40,
+            # one trace per invocation: 2.628M x $5 / million
+            "X-Ray: traces recorded": 2.628 * 5.0,
         },
         rel=1e-6,
     )
-    assert plan().total_usd_per_month == pytest.approx(1055.36, abs=0.01)
+    assert plan().total_usd_per_month == pytest.approx(1083.60, abs=0.01)
 
 
 def test_fifo_requests_cost_fifo_prices_and_batches_of_ten_mean_more_invocations() -> None:
@@ -81,7 +84,14 @@ def test_fifo_requests_cost_fifo_prices_and_batches_of_ten_mean_more_invocations
 
 def test_single_az_nat_and_ingest_change_their_own_lines() -> None:
     lines = costs(
-        plan(multi_az=False, network=Network.NAT, nat_gateways=1, ingest_events_per_request=100, storage_months=3)
+        plan(
+            multi_az=False,
+            network=Network.NAT,
+            nat_gateways=1,
+            ingest_events_per_request=100,
+            storage_months=3,
+            tracing=False,
+        )
     )
 
     assert lines["RDS: db.t4g.small (single-AZ)"] == pytest.approx(0.04 * 730)
@@ -89,6 +99,7 @@ def test_single_az_nat_and_ingest_change_their_own_lines() -> None:
     assert lines["RDS: gp3 storage (single-AZ)"] == pytest.approx(3 * 1000 * 730 * 3600 * 1160 / GIB * 0.10)
     assert lines["VPC: NAT gateways"] == pytest.approx(0.05 * 730)
     assert "VPC: interface endpoints" not in lines
+    assert "X-Ray: traces recorded" not in lines
     # 26.28M ingest requests of 100 events; each 5 ms + 10 SendMessageBatch calls x 10 ms + 100 x 70 us x
     # (1,769 / 256) = 0.153371 s at 256 MB
     assert lines["Lambda: ingest requests"] == pytest.approx(26.28 * 0.20)

@@ -59,6 +59,7 @@ PRICE_TABLE: Final[dict[str, Any]] = {
                 "logs_stored_gb_month": 0.03,
             },
             "secrets_manager": {"secret_month": 0.40},
+            "xray": {"traces_recorded_per_million": 5.00},
         }
     },
 }

@@ -87,6 +87,7 @@ def make_plan(workload: Workload, *, measured: WritePathResult, prices: PriceShe
         network="nat" if workload.network is Network.NAT else "endpoints",
         nat_gateways=workload.nat_gateways if workload.network is Network.NAT else 0,
         log_retention_days=workload.log_retention_days,
+        tracing=workload.tracing,
     )
     return Plan(
         workload=workload,

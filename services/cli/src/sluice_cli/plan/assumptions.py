@@ -24,6 +24,7 @@ __all__ = [
     "ASSUMPTIONS",
     "BATCH_SIZE_WITHOUT_WINDOW",
     "CATCH_UP_FACTOR",
+    "CLIENT_ALARM_PERCENT",
     "CONNECT_TIMEOUT_S",
     "DB_TARGET_UTILISATION",
     "DEADLINE_MARGIN_S",
@@ -70,9 +71,10 @@ __all__ = [
     "SQS_MESSAGES_PER_CALL",
     "SQS_RECORD_OVERHEAD_BYTES",
     "STACK_ALARMS",
+    "STACK_AVAILABILITY_ZONES",
     "STACK_CUSTOM_METRICS",
     "STACK_DASHBOARDS",
-    "STACK_INTERFACE_ENDPOINTS",
+    "STACK_ENDPOINT_SERVICES",
     "STANDARD_POLLERS",
     "STORAGE_HORIZON_MONTHS",
     "TIMEOUT_FLOOR_S",
@@ -118,14 +120,18 @@ CONNECT_TIMEOUT_S: Final = 5  # SLUICE_DB_CONNECT_TIMEOUT_S default
 DEADLINE_MARGIN_S: Final = 3  # SLUICE_BATCH_DEADLINE_MARGIN_MS default
 PROXY_MAX_CONNECTIONS_PERCENT: Final = 90  # the stages' proxy share of max_connections
 RESERVED_CONNECTIONS: Final = 10  # prod's reserve: migrations (1) + operators
+# The stack's alarm on client connections fires at this share of consumers + reserved (AlarmThresholds); it
+# refuses a budget whose threshold is not above the reserved connections.
+CLIENT_ALARM_PERCENT: Final = 80
 INGEST_MEMORY_MIB: Final = 256  # the stack's ingest function memory
-# CloudWatch bill items the stack creates: its alarms, its dashboard, and the EMF metrics the functions emit
-# (consumer: 6 metrics, ingest: 3, each with one dimension set).
-STACK_ALARMS: Final = 6
+# CloudWatch bill items the stack creates: its alarms (sluice_cdk.monitoring.ALARMS), its dashboard, and the EMF
+# metrics the functions emit (consumer: 7, ingest: 3, each with one dimension set).
+STACK_ALARMS: Final = 8
 STACK_DASHBOARDS: Final = 1
-STACK_CUSTOM_METRICS: Final = 9
-# Endpoint mode: interface endpoints for SQS and Secrets Manager in each of the 2 AZs.
-STACK_INTERFACE_ENDPOINTS: Final = 4
+STACK_CUSTOM_METRICS: Final = 10
+# Endpoint mode: interface endpoints for SQS and Secrets Manager, and X-Ray when tracing is on, each in 2 AZs.
+STACK_ENDPOINT_SERVICES: Final = 2
+STACK_AVAILABILITY_ZONES: Final = 2
 
 # --- Sluice's modelling choices ---
 # A body's envelope (event_id, event_type, source, occurred_at, schema_version) around the payload: 184 bytes

@@ -50,6 +50,9 @@ def plan(  # noqa: PLR0917 - Typer maps each parameter to an option
     log_retention_days: Annotated[
         int, typer.Option("--log-retention-days", help="CloudWatch Logs retention, days.")
     ] = 30,
+    tracing: Annotated[
+        bool, typer.Option("--tracing/--no-tracing", help="X-Ray active tracing on the functions (prod has it).")
+    ] = True,
     months: Annotated[int, typer.Option("--months", help="Price storage as it stands after this many months.")] = 1,
     ingest_batch: Annotated[
         int,
@@ -107,6 +110,7 @@ def plan(  # noqa: PLR0917 - Typer maps each parameter to an option
         network=network,
         nat_gateways=nat_gateways,
         log_retention_days=log_retention_days,
+        tracing=tracing,
         storage_months=months,
         ingest_events_per_request=ingest_batch,
         batch_size=batch_size,

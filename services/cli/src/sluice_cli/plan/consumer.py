@@ -17,7 +17,7 @@ from sluice_shared.errors import ConfigurationError
 if TYPE_CHECKING:
     from sluice_cli.plan.model import Workload, WritePathResult
 
-__all__ = ["size_consumer"]
+__all__ = ["minimum_concurrency", "size_consumer"]
 
 _MIB = 1024**2
 
@@ -173,7 +173,25 @@ def _concurrency(sizing: Sizing, speed: ConsumerSpeed, consumer: _Consumer) -> t
             f"The peak needs {wanted:,} concurrent consumers with catch-up room, above the event source's maximum "
             f"of {high:,}: pin more --memory, or split the stream over several queues."
         )
-    return min(max(wanted, low), high), busy, reason
+    floor = minimum_concurrency()
+    if wanted < floor:
+        reason += (
+            f"; at least {floor} so the stack's client-connections alarm ({a.CLIENT_ALARM_PERCENT} % of consumers + "
+            f"{a.RESERVED_CONNECTIONS} reserved) lies above the reserved connections"
+        )
+    return min(max(wanted, floor), high), busy, reason
+
+
+def minimum_concurrency() -> int:
+    """The smallest concurrency the stack accepts: AWS's 2, and enough for its client-connections alarm to fire.
+
+    The stack alarms when clients reach ``CLIENT_ALARM_PERCENT`` of ``consumers + reserved`` connections, and
+    refuses a budget whose threshold does not lie above the reserved connections (operators alone would set it off).
+    """
+    consumers = ESM_MAX_CONCURRENCY_RANGE[0]
+    while math.ceil((consumers + a.RESERVED_CONNECTIONS) * a.CLIENT_ALARM_PERCENT / 100) <= a.RESERVED_CONNECTIONS:
+        consumers += 1
+    return consumers
 
 
 def size_consumer(sizing: Sizing, result: WritePathResult) -> tuple[ConsumerPlan, ConsumerSpeed]:

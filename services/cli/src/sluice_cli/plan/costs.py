@@ -57,6 +57,7 @@ def estimate_costs(
         *_rds(workload, database=database, hours=hours, prices=prices),
         *_network(workload, events=events, sizes=sizes, hours=hours, prices=prices),
         *_cloudwatch(workload, events=events, consumer=consumer, prices=prices),
+        *_xray(workload, events=events, consumer=consumer, prices=prices),
         CostLine(
             service="Secrets Manager",
             item="database secret",
@@ -197,12 +198,15 @@ def _network(
             "(only dead letters and secret reads leave the VPC)",
         )
     else:
+        services = a.STACK_ENDPOINT_SERVICES + (1 if workload.tracing else 0)
+        endpoints = services * a.STACK_AVAILABILITY_ZONES
+        names = "SQS, Secrets Manager and X-Ray" if workload.tracing else "SQS and Secrets Manager"
         way_out = CostLine(
             service="VPC",
             item="interface endpoints",
-            usd_per_month=a.STACK_INTERFACE_ENDPOINTS * vpc.interface_endpoint_hour * hours,
-            basis=f"SQS and Secrets Manager in 2 AZs: {a.STACK_INTERFACE_ENDPOINTS} x ${vpc.interface_endpoint_hour:g}"
-            "/hour; per-GB negligible (the event source polls SQS from outside the VPC)",
+            usd_per_month=endpoints * vpc.interface_endpoint_hour * hours,
+            basis=f"{names} in {a.STACK_AVAILABILITY_ZONES} AZs: {endpoints} x ${vpc.interface_endpoint_hour:g}/hour; "
+            "per-GB negligible (the event source polls SQS from outside the VPC)",
         )
     crossing_gb = events * sizes.body / _GB
     return [
@@ -214,6 +218,22 @@ def _network(
             basis=f"{_n(crossing_gb)} GB: half of each event's bytes cross an AZ on each of 2 hops "
             f"(consumer -> proxy -> instance, 2 AZs) x ${vpc.cross_az_gb:g}/GB",
         ),
+    ]
+
+
+def _xray(workload: Workload, *, events: float, consumer: ConsumerPlan, prices: PriceSheet) -> list[CostLine]:
+    if not workload.tracing:
+        return []
+    traces = events / consumer.batch_at_steady
+    if workload.ingest_events_per_request:
+        traces += events / workload.ingest_events_per_request
+    return [
+        CostLine(
+            service="X-Ray",
+            item="traces recorded",
+            usd_per_month=traces / _MILLION * prices.xray.traces_recorded_per_million,
+            basis=f"{_n(traces)} traces: one per invocation (active tracing, --no-tracing to leave it off)",
+        )
     ]
 
 

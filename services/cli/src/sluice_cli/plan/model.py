@@ -42,6 +42,7 @@ __all__ = [
     "Workload",
     "WriteFigure",
     "WritePathResult",
+    "XRayPrices",
 ]
 
 BENCH_FORMAT: Final = "sluice-bench-write-path/1"
@@ -64,6 +65,7 @@ class Workload:
     network: Network = Network.ENDPOINTS
     nat_gateways: int = 2
     log_retention_days: int = 30
+    tracing: bool = True  # X-Ray active tracing, as prod has it
     storage_months: int = 1  # the storage line prices the events table as it stands after this many months
     ingest_events_per_request: int = 0  # 0: producers send to SQS themselves; else through the ingest function
     batch_size: int | None = None
@@ -217,6 +219,12 @@ class CloudWatchPrices(_Prices):
     logs_stored_gb_month: float = Field(ge=0)
 
 
+class XRayPrices(_Prices):
+    """Traces recorded."""
+
+    traces_recorded_per_million: float = Field(ge=0)
+
+
 class SecretsManagerPrices(_Prices):
     """Secrets stored."""
 
@@ -237,6 +245,7 @@ class PriceSheet(_Prices):
     vpc: VpcPrices
     cloudwatch: CloudWatchPrices
     secrets_manager: SecretsManagerPrices
+    xray: XRayPrices
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
