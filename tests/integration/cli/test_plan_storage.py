@@ -20,7 +20,7 @@ from sluice_cli.plan.throughput import event_sizes
 from sluice_consumer.ports import EventRow
 from sluice_consumer.repository import copy_new_events
 from sluice_consumer.rows import CONTENT_DIGEST_BYTES
-from sluice_ingest.ids import new_event_id
+from sluice_shared.ids import new_event_id
 
 ROWS = 5000
 BATCH = 1000
