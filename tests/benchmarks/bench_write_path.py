@@ -15,12 +15,19 @@ the real migrations, and prints rows/s for batch sizes 10, 100, 1000 and 10000:
 
 Strategies are interleaved within each repetition so they share the machine's noise; figures are medians
 of fresh rows (no conflicts). Then the whole handler (parse + validate + write) is timed on real SQS events.
+
+The figures are also written to ``build/bench/write_path.json`` (``--results FILE`` elsewhere), format
+``sluice-bench-write-path/1``: when and where they were measured, the payload size, rows/s per strategy and
+batch size, handler messages/s per batch size. ``sluice plan --bench-results FILE`` sizes a deployment from it.
 """
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
+import os
+import platform
 import statistics
 import sys
 import time
@@ -32,6 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 from sluice_consumer import runtime
 from sluice_consumer.database import Database, UrlCredentials
@@ -59,6 +67,8 @@ if TYPE_CHECKING:
 SIZES: Final = {10: 40, 100: 25, 1000: 25, 10_000: 5}
 TUTORIAL_REPS: Final = {10: 20, 100: 10, 1000: 5, 10_000: 1}
 HANDLER_SIZES: Final = {1000: 7, 10_000: 3}
+RESULTS_FORMAT: Final = "sluice-bench-write-path/1"
+DEFAULT_RESULTS: Final = Path(__file__).resolve().parents[2] / "build" / "bench" / "write_path.json"
 
 COPY_EVENTS_BINARY_WITHOUT_DIGEST: Final = """
 COPY events (event_id, event_type, source, occurred_at, schema_version, payload, sqs_message_id, receive_count)
@@ -66,7 +76,7 @@ FROM STDIN (FORMAT BINARY)
 """
 TUTORIAL_INSERT: Final = (
     "INSERT INTO events (event_id, event_type, source, occurred_at, schema_version, payload, sqs_message_id, "
-    "receive_count) VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s, %s)"
+    "receive_count, content_digest) VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s)"
 )
 PAYLOAD: Final = json.dumps(
     {
@@ -118,7 +128,7 @@ def timed(write: Callable[[Sequence[EventRow]], Any], rows: Sequence[EventRow]) 
     return time.perf_counter() - started
 
 
-def measure_write_paths(url: str) -> None:
+def measure_write_paths(url: str) -> list[dict[str, Any]]:
     database = Database(UrlCredentials(url), connect_timeout_s=5)
     store = PostgresEventStore(database)
     with (
@@ -158,6 +168,7 @@ def measure_write_paths(url: str) -> None:
         names = ("batch", "sluice", "sluice+dup", "tutorial", "COPY", "bin COPY", "x COPY", "x tutorial", "x no-digest")
         widths = (6, 10, 10, 10, 10, 10, 7, 10, 12)
         print(" ".join(f"{name:>{width}}" for name, width in zip(names, widths, strict=True)))
+        figures: list[dict[str, Any]] = []
         for size, reps in SIZES.items():
             admin.execute("TRUNCATE events")
             for write in strategies.values():  # warm-up: connections, caches, code paths
@@ -169,6 +180,7 @@ def measure_write_paths(url: str) -> None:
                         continue
                     samples[name].append(timed(write, fresh_rows(size)))
             rate = {name: size / statistics.median(times) for name, times in samples.items()}
+            figures.append({"batch": size, "rows_per_s": {name: round(value, 1) for name, value in rate.items()}})
             print(
                 f"{size:>6} {rate['sluice']:>10,.0f} {rate['sluice_dup']:>10,.0f} {rate['tutorial']:>10,.0f} "
                 f"{rate['copy']:>10,.0f} "
@@ -176,6 +188,7 @@ def measure_write_paths(url: str) -> None:
                 f"{rate['sluice'] / rate['tutorial']:>10.1f} {rate['sluice'] / rate['sluice_v1']:>12.3f}"
             )
     database.close()
+    return figures
 
 
 def sqs_event(count: int) -> dict[str, Any]:
@@ -221,12 +234,13 @@ def quiet_handler() -> Iterator[None]:
         handler.stream = previous
 
 
-def measure_handler(url: str) -> None:
+def measure_handler(url: str) -> list[dict[str, Any]]:
     from sluice_consumer.context import LocalContext  # noqa: PLC0415
     from sluice_consumer.handler import lambda_handler  # noqa: PLC0415
 
     runtime.configure(ConsumerSettings(database_url=url))  # type: ignore[arg-type]
     print("\nend to end through lambda_handler (parse + validate + write, fresh events), messages/s (median):")
+    figures: list[dict[str, Any]] = []
     try:
         for size, reps in HANDLER_SIZES.items():
             times = []
@@ -238,17 +252,65 @@ def measure_handler(url: str) -> None:
                     times.append(time.perf_counter() - started)
                 assert response == {"batchItemFailures": []}, response
             print(f"{size:>6} {size / statistics.median(times[1:]):>10,.0f}")
+            figures.append({"batch": size, "messages_per_s": round(size / statistics.median(times[1:]), 1)})
     finally:
         runtime.configure(None)
+    return figures
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else None)
+    parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="where to write the JSON results")
+    arguments = parser.parse_args(argv)
     with benchmark_server() as server:
-        measure_all(server)
+        document = measure_all(server)
+    arguments.results.parent.mkdir(parents=True, exist_ok=True)
+    arguments.results.write_text(json.dumps(document, indent=2) + "\n")
+    print(f"results: {arguments.results} (sluice plan --bench-results {arguments.results})")
 
 
-def measure_all(server: str) -> None:
-    """Run the measurements in a throwaway database on ``server`` and print them."""
+def machine(server: str, postgresql: str) -> dict[str, Any]:
+    """Where the figures were measured: the CPUs, the platform, the server (no credentials), the load."""
+    cpu_model = next(
+        (line.split(":", 1)[1].strip() for line in _cpuinfo().splitlines() if line.startswith(("model name", "Model"))),
+        platform.processor() or platform.machine(),
+    )
+    address = conninfo_to_dict(server)
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": cpu_model,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "postgresql": postgresql,
+        "psycopg": psycopg.__version__,
+        "server": f"{address.get('host', 'local socket')}:{address.get('port', 5432)}",
+        "load_average": [round(value, 2) for value in os.getloadavg()],
+    }
+
+
+def _cpuinfo() -> str:
+    try:
+        return Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
+
+
+def results_document(
+    *, machine: dict[str, Any], write_path: list[dict[str, Any]], handler: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The ``sluice-bench-write-path/1`` document ``sluice plan --bench-results`` reads."""
+    return {
+        "format": RESULTS_FORMAT,
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine,
+        "payload_bytes": len(PAYLOAD),
+        "write_path": write_path,
+        "handler": handler,
+    }
+
+
+def measure_all(server: str) -> dict[str, Any]:
+    """Run the measurements in a throwaway database on ``server``, print them and return the results document."""
     databases = DatabaseFactory(server, prefix="sluice_bench")
     url = databases.create()
     started = time.perf_counter()
@@ -256,12 +318,14 @@ def measure_all(server: str) -> None:
         apply_migrations(url)
         with psycopg.connect(url) as conn:
             version = conn.execute("SHOW server_version").fetchone()
-        print(f"PostgreSQL {version[0] if version else '?'}, psycopg {psycopg.__version__}, {len(COLUMNS)} columns")
-        measure_write_paths(url)
-        measure_handler(url)
+        postgresql = str(version[0]) if version else "?"
+        print(f"PostgreSQL {postgresql}, psycopg {psycopg.__version__}, {len(COLUMNS)} columns")
+        write_path = measure_write_paths(url)
+        handler = measure_handler(url)
     finally:
         databases.cleanup()
     print(f"\n(benchmark took {time.perf_counter() - started:.0f} s)")
+    return results_document(machine=machine(server, postgresql), write_path=write_path, handler=handler)
 
 
 if __name__ == "__main__":

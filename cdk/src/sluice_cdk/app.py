@@ -1,8 +1,9 @@
 """The CDK app: one stack per stage, checked by cdk-nag's AWS Solutions pack on every synth.
 
 ``cdk/app.py`` calls :func:`main`. Plain ``python app.py`` (``make synth``) and the ``cdk`` CLI behave the same:
-the ``cdk.json`` context (feature flags) is passed to ``App`` here, because only the CLI reads that file. The
-CLI's own context (``-c arch=x86_64``, passed through ``CDK_CONTEXT_JSON``) overrides it.
+the ``cdk.json`` context (feature flags) and ``cdk.context.json`` (where ``sluice plan --cdk-context`` output
+may be saved) are passed to ``App`` here, because only the CLI reads those files. The CLI's own context
+(``-c sluice:arch=x86_64``, passed through ``CDK_CONTEXT_JSON``) overrides them.
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ from sluice_cdk.config import STAGES, AlarmDestination, Architecture, stage_conf
 from sluice_cdk.lambdas import LambdaCode
 from sluice_cdk.migrations import MIGRATIONS_PACKAGE_DIR, migrations_digest
 from sluice_cdk.nag import acknowledge_stack_findings
+from sluice_cdk.plan import apply_plan
 from sluice_cdk.settings import CdkSettings
 from sluice_cdk.stack import SluiceStack
 from sluice_shared.errors import ConfigurationError, SluiceError
+from sluice_shared.plan_context import PLAN_CONTEXT_KEY, PlanContext
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -38,6 +41,7 @@ __all__ = [
     "built_code",
     "create_app",
     "load_cdk_context",
+    "load_context_file",
     "main",
     "stack_name",
     "written_templates",
@@ -62,14 +66,25 @@ def load_cdk_context(cdk_json: Path) -> dict[str, Any]:
     Raises:
         ConfigurationError: the file is missing or not the JSON object CDK expects.
     """
-    try:
-        document = json.loads(cdk_json.read_text())
-    except (OSError, ValueError) as exc:
-        raise ConfigurationError(f"cannot read CDK context from {cdk_json}: {exc}") from exc
-    context = document.get("context") if isinstance(document, dict) else None
+    context = load_context_file(cdk_json).get("context")
     if not isinstance(context, dict):
         raise ConfigurationError(f"{cdk_json} has no 'context' object")
     return context
+
+
+def load_context_file(path: Path) -> dict[str, Any]:
+    """A JSON object file such as ``cdk.context.json`` (context values) or ``cdk.json``.
+
+    Raises:
+        ConfigurationError: the file cannot be read or is not a JSON object.
+    """
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigurationError(f"cannot read CDK context from {path}: {exc}") from exc
+    if not isinstance(document, dict):
+        raise ConfigurationError(f"{path} is not a JSON object")
+    return document
 
 
 def built_code(arch: Architecture, *, root: Path | None = None) -> Callable[[], LambdaCode]:
@@ -104,11 +119,13 @@ def create_app(
 ) -> cdk.App:
     """An app with a stack per stage (or the ``sluice:stages`` subset) and cdk-nag registered.
 
-    ``code`` makes each stack's code; it defaults to :func:`built_code` for the ``sluice:arch`` context value
+    A ``sluice:plan`` context value (``sluice plan --cdk-context``) replaces its stage's sizing. ``code`` makes
+    each stack's code; it defaults to :func:`built_code` for the ``sluice:arch`` context value
     (arm64 by default).
 
     Raises:
-        ConfigurationError: an unknown stage or architecture, or a stage breaking a configuration rule.
+        ConfigurationError: an unknown stage or architecture, a stage breaking a configuration rule, or a plan
+            that is malformed, for an unknown stage or inconsistent with its budget.
         BuildError: building the assets fails.
     """
     app = cdk.App(context=dict(context), outdir=outdir)
@@ -124,11 +141,18 @@ def create_app(
     registry = app.node.try_get_context(PAYLOAD_REGISTRY_CONTEXT_KEY)
     destination_text = app.node.try_get_context(ALARM_DESTINATION_CONTEXT_KEY)
     destination = AlarmDestination.parse(str(destination_text)) if destination_text else None
+    plan = PlanContext.from_context_value(app.node.try_get_context(PLAN_CONTEXT_KEY))
+    if plan is not None and plan.stage not in STAGES:  # refused, not ignored
+        known = ", ".join(sorted(STAGES))
+        raise ConfigurationError(f"{PLAN_CONTEXT_KEY} is for unknown stage {plan.stage!r}: expected one of {known}")
     # Every stage validated before anything is built.
     configs = [
-        replace(
-            stage_config(stage, alarm_destination=destination), payload_registry=str(registry) if registry else None
-        ).validate()
+        apply_plan(
+            replace(
+                stage_config(stage, alarm_destination=destination), payload_registry=str(registry) if registry else None
+            ).validate(),
+            plan,
+        )
         for stage in stages
     ]
     make_code = code or built_code(arch)
@@ -151,7 +175,11 @@ def main(cdk_json: Path, *, code: Callable[[], LambdaCode] | None = None) -> int
     # instead of App's default, a temporary directory.
     outdir = None if CdkSettings().cdk_outdir else str(cdk_json.parent / "cdk.out")
     try:
-        app = create_app(context=load_cdk_context(cdk_json), code=code, outdir=outdir)
+        context = load_cdk_context(cdk_json)
+        saved = cdk_json.with_name("cdk.context.json")  # as the CDK CLI does; absent unless someone saved a plan
+        if saved.exists():
+            context |= load_context_file(saved)
+        app = create_app(context=context, code=code, outdir=outdir)
         assembly = app.synth()
     except SluiceError as exc:
         print(f"sluice-cdk: {exc}", file=sys.stderr)  # noqa: T201 - the app's command-line error

@@ -5,27 +5,27 @@ frozen :class:`StageConfig`; :meth:`StageConfig.validate` runs at synth time and
 :class:`~sluice_shared.errors.ConfigurationError` naming the broken rule. The queue/event-source rules are
 ``sluice_shared.topology.QueueTopology``'s, shared with the local pipeline.
 
-Connection budget (see :class:`ConnectionBudget`)::
-
-    proxy_connections = max_connections x max_connections_percent / 100      (what RDS Proxy may open)
-    available         = proxy_connections - reserved_connections             (migrations + operators)
-    max_concurrency   = min(concurrency_cap, available // connections_per_environment, 1000)
-
-Each consumer execution environment holds one pooled connection, so ``max_concurrency`` environments never ask
-the proxy for more database connections than it may open. The most client connections the proxy should see is
-``client_capacity = max_concurrency x connections_per_environment + reserved_connections``: what the alarms on
-client connections and pinned sessions measure against, so that each of them can fire.
+The connection budget (:class:`~sluice_shared.capacity.ConnectionBudget`, re-exported here) and the instance
+classes live in :mod:`sluice_shared.capacity`, shared with ``sluice plan``, so a plan and the stack derive the
+consumer's maximum concurrency with the same arithmetic (each consumer environment holds one pooled connection;
+the alarms on client connections and pinned sessions measure against the budget's ``client_capacity``). A plan's
+CDK context is applied by :mod:`sluice_cdk.plan`.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import ClassVar, Final
 
 from sluice_shared import environment as env
+from sluice_shared.capacity import (
+    ESM_MAX_CONCURRENCY_RANGE,
+    INSTANCE_CLASSES,
+    ConnectionBudget,
+    default_max_connections,
+)
 from sluice_shared.errors import ConfigurationError
 from sluice_shared.topology import QueueTopology
 
@@ -52,23 +52,9 @@ __all__ = [
 
 # The Lambda runtime (python3.13) and the interpreter `make build` compiles bytecode for: they must match.
 LAMBDA_PYTHON_VERSION: Final = "3.13"
-# Lambda SQS event source MaximumConcurrency: 2..1000 (AWS::Lambda::EventSourceMapping ScalingConfig).
-ESM_MAX_CONCURRENCY_RANGE: Final = (2, 1000)
-# RDS for PostgreSQL default: max_connections = LEAST(DBInstanceClassMemory / 9531392, 5000).
-_BYTES_PER_CONNECTION: Final = 9_531_392
-_MAX_CONNECTIONS_CEILING: Final = 5_000
-# Nominal memory of the instance classes we use (AWS instance type tables). DBInstanceClassMemory is somewhat
-# lower (RDS reserves memory for the OS), so the formula on nominal memory is an upper bound, never a target.
-INSTANCE_MEMORY_GIB: Final[dict[str, int]] = {
-    "t4g.micro": 1,
-    "t4g.small": 2,
-    "t4g.medium": 4,
-    "t4g.large": 8,
-    "m7g.large": 8,
-    "m7g.xlarge": 16,
-    "r7g.large": 16,
-    "r7g.xlarge": 32,
-}
+# Nominal memory of the instance classes (sluice_shared.capacity.INSTANCE_CLASSES). DBInstanceClassMemory is
+# somewhat lower (RDS reserves memory for the OS), so RDS's formula on it is an upper bound, never a target.
+INSTANCE_MEMORY_GIB: Final[dict[str, int]] = {name: spec.memory_gib for name, spec in INSTANCE_CLASSES.items()}
 # The migrations function retries an unavailable database until this much of its timeout is left (it then
 # reports the last error): the same number as sluice_consumer.migrate.DEADLINE_MARGIN_S, held equal by a test.
 MIGRATIONS_DEADLINE_MARGIN_SECONDS: Final = 15
@@ -105,84 +91,6 @@ class DatabaseAuth(StrEnum):
 
     IAM = "iam"  # short-lived IAM tokens: no password on the hot path; the role may rds-db:connect as one user
     SECRET = "secret"  # noqa: S105 - a mode name: the consumer reads the password from Secrets Manager
-
-
-def default_max_connections(instance_type: str) -> int:
-    """RDS's default ``max_connections`` formula on the class's nominal memory (an upper bound).
-
-    Raises:
-        ConfigurationError: the instance type is not in :data:`INSTANCE_MEMORY_GIB`.
-    """
-    try:
-        memory_gib = INSTANCE_MEMORY_GIB[instance_type]
-    except KeyError:
-        known = ", ".join(sorted(INSTANCE_MEMORY_GIB))
-        raise ConfigurationError(
-            f"unknown instance type {instance_type!r}: add its memory to INSTANCE_MEMORY_GIB (known: {known})"
-        ) from None
-    return min(memory_gib * 1024**3 // _BYTES_PER_CONNECTION, _MAX_CONNECTIONS_CEILING)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ConnectionBudget:
-    """How many consumer environments the database can serve through the proxy."""
-
-    max_connections: int
-    max_connections_percent: int
-    reserved_connections: int
-    connections_per_environment: int
-    concurrency_cap: int
-
-    @property
-    def proxy_connections(self) -> int:
-        """Database connections RDS Proxy may open: ``max_connections x max_connections_percent / 100``."""
-        return self.max_connections * self.max_connections_percent // 100
-
-    @property
-    def available(self) -> int:
-        """Proxy connections left for the consumer after migrations and operators."""
-        return self.proxy_connections - self.reserved_connections
-
-    @property
-    def max_concurrency(self) -> int:
-        """The event source's MaximumConcurrency: within the budget, the cap and AWS's 1000."""
-        return min(
-            self.concurrency_cap, self.available // self.connections_per_environment, ESM_MAX_CONCURRENCY_RANGE[1]
-        )
-
-    @property
-    def client_capacity(self) -> int:
-        """The most client connections the proxy should see: every consumer environment, migrations, operators."""
-        return self.max_concurrency * self.connections_per_environment + self.reserved_connections
-
-    def client_alarm_threshold(self, percent: int) -> int:
-        """Client connections at which the "near the concurrency budget" alarm fires: ``percent`` of the capacity."""
-        return math.ceil(self.client_capacity * percent / 100)
-
-    def validate(self) -> ConnectionBudget:
-        """Return ``self`` when the budget allows at least AWS's minimum concurrency of 2.
-
-        Raises:
-            ConfigurationError: naming the numbers that do not add up.
-        """
-        low = ESM_MAX_CONCURRENCY_RANGE[0]
-        problems: list[str] = []
-        if not 1 <= self.max_connections_percent <= 100:  # noqa: PLR2004 - a percentage
-            problems.append(f"max_connections_percent {self.max_connections_percent} must be 1..100")
-        if self.connections_per_environment < 1 or self.reserved_connections < 0:
-            problems.append("connections per environment must be >= 1 and reserved connections >= 0")
-        elif self.max_concurrency < low:
-            problems.append(
-                f"the proxy may open {self.proxy_connections} connections ({self.max_connections} x "
-                f"{self.max_connections_percent} %), {self.reserved_connections} are reserved, leaving room for "
-                f"{self.available // self.connections_per_environment} consumer environments; "
-                f"the event source needs at least {low}"
-            )
-        if self.concurrency_cap < low:
-            problems.append(f"concurrency cap {self.concurrency_cap} is below AWS's minimum of {low}")
-        if problems:
-            raise ConfigurationError("invalid connection budget: " + "; ".join(problems))
-        return self
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -17,6 +17,7 @@ from sluice_cli import consume, contract, db, push, sinks
 from sluice_cli.console import err, out
 from sluice_cli.dlq import app as dlq_app
 from sluice_cli.local import app as local_app
+from sluice_cli.plan.commands import plan as plan_command
 from sluice_shared.errors import PermanentError, SluiceError
 
 __all__ = ["DISTRIBUTION", "EXIT_FAILED", "EXIT_INTERRUPTED", "EXIT_USAGE", "app", "cli_version", "main"]
@@ -28,7 +29,10 @@ DISTRIBUTION = "sluice-cli"  # the installed package whose metadata carries the 
 
 app = typer.Typer(
     name="sluice",
-    help="Sluice: SQS -> Lambda -> PostgreSQL ingestion. Push events, consume, migrate, work the DLQ, run locally.",
+    help=(
+        "Sluice: SQS -> Lambda -> PostgreSQL ingestion. Push events, consume, migrate, work the DLQ, run locally, "
+        "plan a deployment."
+    ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -38,6 +42,7 @@ app.add_typer(dlq_app, name="dlq")
 app.add_typer(db.app, name="db")
 app.command("consume")(consume.consume)
 app.command("push")(push.push)
+app.command("plan")(plan_command)
 app.add_typer(local_app, name="local")
 app.add_typer(sinks.app, name="sinks")
 
