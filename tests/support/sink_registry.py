@@ -23,6 +23,7 @@ TABLES: Final = """
 CREATE TABLE orders (
     order_id        text        PRIMARY KEY,
     customer_id     text        NOT NULL,
+    currency        char(3),
     total_cents     bigint      NOT NULL CONSTRAINT orders_total_not_negative CHECK (total_cents >= 0),
     line_count      integer,
     note            varchar(10),
@@ -86,6 +87,7 @@ def registry() -> PayloadRegistry:
             columns={
                 "order_id": "payload.order_id",
                 "customer_id": "payload.customer_id",
+                "currency": "payload.currency",
                 "total_cents": "payload.total_cents",
                 "note": "payload.note",
                 "placed_at": "occurred_at",

@@ -33,7 +33,14 @@ NO_FAILURES: dict[str, list[dict[str, str]]] = {"batchItemFailures": []}
 
 
 def created(order_id: str, *, at: str = "2026-11-26T12:00:00+00:00", total: int = 100, **payload: Any) -> str:
-    body = {"order_id": order_id, "customer_id": "c-1", "total_cents": total, "lines": [{"sku": "a"}], **payload}
+    body = {
+        "order_id": order_id,
+        "customer_id": "c-1",
+        "currency": "EUR",
+        "total_cents": total,
+        "lines": [{"sku": "a"}],
+        **payload,
+    }
     return json.dumps(event_dict(event_type="order.created", occurred_at=at, payload=body))
 
 
@@ -113,8 +120,9 @@ def test_each_event_lands_in_its_tables_and_a_redelivery_is_applied_once(
     assert sinks.consume(batch[0]) == NO_FAILURES
 
     # then every table holds what the events imply, once: the append-only log too
-    assert sinks.rows("SELECT order_id, customer_id, total_cents, line_count, status FROM orders") == [
-        ("o-1", "c-1", 250, 1, "cancelled")
+    # (char(3) keeps all three letters: values are cast to the column's type without its length)
+    assert sinks.rows("SELECT order_id, customer_id, currency, total_cents, line_count, status FROM orders") == [
+        ("o-1", "c-1", "EUR", 250, 1, "cancelled")
     ]
     assert sinks.rows("SELECT order_id, amount_cents FROM payments") == [("o-1", 250)]
     assert sinks.rows("SELECT order_id, kind FROM order_log") == [("o-1", "created")]

@@ -57,8 +57,9 @@ _ENVELOPE_KINDS: Final = {
     "occurred_at": "datetime",
     "schema_version": "integer",
 }
+# ON CONFLICT needs SELECT on its arbiter columns, so even an insert sink reads its table.
 _PRIVILEGES: Final = {
-    SinkMode.INSERT: ("INSERT",),
+    SinkMode.INSERT: ("INSERT", "SELECT"),
     SinkMode.UPSERT: ("INSERT", "UPDATE", "SELECT"),
     SinkMode.UPDATE: ("UPDATE", "SELECT"),
     SinkMode.DELETE: ("DELETE", "SELECT"),
@@ -198,14 +199,14 @@ def _type_problems(sink: Sink, table: TableInfo, model: type[BaseModel] | None) 
         column = table.columns[sink.version_column]
         if column.category not in _COMPARABLE:
             problems.append(
-                f"version column {sink.version_column} is {column.cast_type}, which is not ordered: "
+                f"version column {sink.version_column} is {column.declared_type}, which is not ordered: "
                 f"use {', '.join(_COMPARABLE.values())}"
             )
     for name, source in sources:
         kind = _kind(source, model)
         column = table.columns[name]
         if kind is not None and column.category not in _ACCEPTS[kind]:
-            problems.append(f"column {name} is {column.cast_type}, which does not take {source} ({kind})")
+            problems.append(f"column {name} is {column.declared_type}, which does not take {source} ({kind})")
     return problems
 
 

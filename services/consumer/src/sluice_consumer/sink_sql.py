@@ -36,12 +36,15 @@ __all__ = [
     "sink_statement",
 ]
 
-# A table's columns: name, type for casts (no typmod: an explicit cast to varchar(n) would truncate silently,
-# while the assignment to the column refuses a too-long value), NOT NULL, whether it fills itself, category.
+# A table's columns: name, type for casts, NOT NULL, whether it fills itself, category. The cast names the type
+# without its modifier (the schema-qualified pg_type name: varchar, bpchar, numeric): an explicit cast to
+# varchar(10) or char(3) would truncate silently (and format_type's "character" means char(1)), while the
+# assignment to the column refuses a value that does not fit.
 SELECT_TABLE_COLUMNS: Final = """
-SELECT a.attname, format_type(a.atttypid, NULL), a.attnotnull,
-       a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '', t.typcategory
-FROM pg_attribute AS a JOIN pg_type AS t ON t.oid = a.atttypid
+SELECT a.attname, format('%%I.%%I', n.nspname, t.typname), a.attnotnull,
+       a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '', t.typcategory,
+       format_type(a.atttypid, a.atttypmod)
+FROM pg_attribute AS a JOIN pg_type AS t ON t.oid = a.atttypid JOIN pg_namespace AS n ON n.oid = t.typnamespace
 WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attnum
 """
@@ -67,6 +70,7 @@ class ColumnInfo:
     not_null: bool
     fills_itself: bool  # a default, an identity or a generated column
     category: str  # pg_type.typcategory: N numeric, S string, D date/time, B boolean, U user (uuid, jsonb), ...
+    declared_type: str  # as the table declares it, for messages: character varying(64)
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,10 +67,7 @@ def read_table(conn: psycopg.Connection[Any], sink: Sink) -> TableInfo:
     """
     qualified = f"{sink.schema_name}.{sink.table_name}"
     name = sql.Identifier(sink.schema_name, sink.table_name).as_string(conn)
-    columns = {
-        column: ColumnInfo(column, cast_type, not_null, fills_itself, category)
-        for column, cast_type, not_null, fills_itself, category in conn.execute(SELECT_TABLE_COLUMNS, (name,))
-    }
+    columns = {row[0]: ColumnInfo(*row) for row in conn.execute(SELECT_TABLE_COLUMNS, (name,))}
     if not columns:
         raise ConfigurationError(f"sink table {qualified} does not exist: run your migrations (`sluice db migrate`)")
     keys = tuple(tuple(key) for (key,) in conn.execute(SELECT_UNIQUE_KEYS, (name,)))
