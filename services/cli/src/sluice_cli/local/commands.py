@@ -221,13 +221,13 @@ def demo(
                 poison=poison_bodies,
                 on_progress=lambda count: progress.advance(task, count),
             )
-        _print_report(report, f"{pipeline.ingest_url}{EVENTS_PATH}")
+        _print_report(report, f"{pipeline.ingest_url}{EVENTS_PATH}", references=plan.references_first)
         err.print("stopping ...")
     err.print(STOPPED)
     return 0 if report.reconciled else EXIT_NOT_RECONCILED
 
 
-def _print_report(report: DemoReport, events_url: str) -> None:
+def _print_report(report: DemoReport, events_url: str, *, references: int) -> None:
     cuts = report.percentiles()
     # End to end, the local SQS emulator sets the pace (moto slows with every queued message); the consumer's
     # own speed is the time its handler took, measured in the same run.
@@ -258,6 +258,11 @@ def _print_report(report: DemoReport, events_url: str) -> None:
             "latency",
             " / ".join(f"{value:,.0f}" for value in cuts.values()) + " ms",
             " / ".join(f"p{p}" for p in cuts) + ", request sent -> row committed",
+        ),
+        (
+            "references first",
+            f"{references:,}",
+            "cancellations and payments sent ahead of their order: retried until it was in",
         ),
         *(
             (
