@@ -186,7 +186,11 @@ def _serve_one_event(printed: str, kind: DatabaseKind, explicit: str | None) -> 
     # the exported URL is one psql and sluice accept (password included), unless it is the user's own
     assert exported is not None or explicit is not None, printed
     database_url = exported.group(1) if exported is not None else str(explicit)
-    event = event_dict()
+    # an order of the sample catalog (the default registry of `sluice local up`): its table sink writes orders too
+    order = {"order_id": "ord-1", "customer_id": "cus-1", "currency": "EUR", "total_cents": 500}
+    event = event_dict(
+        event_type="order.created", payload={**order, "lines": [{"sku": "a", "quantity": 1, "unit_price_cents": 500}]}
+    )
     request = urllib.request.Request(  # noqa: S310 - loopback URL the command printed
         ingest.group(1), data=json.dumps(event).encode(), headers={"Content-Type": "application/json"}
     )
@@ -199,6 +203,8 @@ def _serve_one_event(printed: str, kind: DatabaseKind, explicit: str | None) -> 
             stored = conn.execute("SELECT event_id::text FROM events").fetchall()
         time.sleep(0.2)
     assert stored == [(event["event_id"],)]
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT order_id, total_cents FROM orders").fetchall() == [("ord-1", 500)]
     if kind is DatabaseKind.CLUSTER:
         assert _server_processes(where)
     elif kind is DatabaseKind.CONTAINER:
@@ -229,3 +235,9 @@ def test_local_demo_prints_a_reconciled_summary(database_factory):
     assert int(summary["accepted"]) + int(summary["rejected at the door"]) == 200
     assert int(summary["stored"]) + int(summary["duplicates skipped"]) == int(summary["accepted"])
     assert summary["reconciled"] == "yes"
+    assert re.search(
+        r"^  table orders\s+[\d,]+  rows, [\d,]+ implied by the stored events$", result.stdout, re.MULTILINE
+    )
+    assert re.search(
+        r"^  table payments\s+[\d,]+  rows, [\d,]+ implied by the stored events$", result.stdout, re.MULTILINE
+    )

@@ -9,7 +9,7 @@ import pytest
 
 from sluice_cli.local.demo import DemoPlan, run_demo
 from sluice_cli.local.pipeline import LocalPipeline, PipelineConfig
-from sluice_shared.catalog import CATALOG_REGISTRY
+from sluice_shared.catalog import CATALOG_MIGRATIONS, CATALOG_REGISTRY
 from sluice_shared.topology import QueueTopology
 from tests.support.factories import event_dict
 
@@ -23,6 +23,7 @@ def pipeline(database_factory, aws_environment):
         topology=TOPOLOGY,
         poll_wait_seconds=1,
         payload_registry=CATALOG_REGISTRY,
+        app_migrations=CATALOG_MIGRATIONS,
     )
     with LocalPipeline(config) as running:
         yield running
@@ -30,7 +31,11 @@ def pipeline(database_factory, aws_environment):
 
 def test_the_demo_accounts_for_every_event_and_reconciles(pipeline):
     # given 40 valid events, 2 of them sent twice, 4 invalid ones, and 2 poison messages behind ingest's back
-    valid = [event_dict() for _ in range(40)]
+    # (valid ones of a type without a table sink: the catalog's tables stay empty, as reconciled)
+    valid = [
+        event_dict(event_type="user.signed_up", payload={"user_id": f"u-{n}", "email": "a@b.io", "plan": "pro"})
+        for n in range(40)
+    ]
     # the last one is invalid only under the sample catalog the demo validates against (no order_id, ...)
     invalid = [
         event_dict(occurred_at="2026-01-01T00:00:00"),
@@ -52,4 +57,8 @@ def test_the_demo_accounts_for_every_event_and_reconciles(pipeline):
     assert report.requests == 7
     assert len(report.latencies_ms) == 40
     assert report.problems == []
+    assert [(table.table, table.rows, table.reconciled) for table in report.sink_tables] == [
+        ("orders", 0, True),
+        ("payments", 0, True),
+    ]
     assert report.reconciled

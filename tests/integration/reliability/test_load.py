@@ -15,8 +15,9 @@ from pydantic import SecretStr
 
 from sluice_cli.generate import generate_events
 from sluice_consumer import runtime
+from sluice_consumer.migrations import apply_migrations
 from sluice_consumer.settings import ConsumerSettings
-from sluice_shared.catalog import CATALOG_REGISTRY
+from sluice_shared.catalog import CATALOG_MIGRATIONS, CATALOG_REGISTRY
 from tests.integration.reliability.load import MIB, bodies_of, expected_outcome, run_load, stored_event_ids
 
 if TYPE_CHECKING:
@@ -41,7 +42,9 @@ def consumer(
     monkeypatch.setenv("AWS_ENDPOINT_URL", sqs_endpoint)
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
     dlq_url = sqs_client.create_queue(QueueName=f"{unique_name}-dlq")["QueueUrl"]
-    # The generated events are the sample catalog's, and some of the invalid ones break only its payload models.
+    # The generated events are the sample catalog's, and some of the invalid ones break only its payload models;
+    # its table sinks write its own tables too.
+    apply_migrations(migrated_database_url, app_migrations=CATALOG_MIGRATIONS)
     settings = ConsumerSettings(
         database_url=SecretStr(migrated_database_url), dlq_url=dlq_url, payload_registry=CATALOG_REGISTRY
     )

@@ -13,10 +13,13 @@ the local pipeline), never by a migration, which cannot hold a secret:
 
 from __future__ import annotations
 
+import random
+import time
 from dataclasses import dataclass
 from typing import Any, Final
 
 import psycopg
+from psycopg import errors as pg_errors
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
@@ -27,6 +30,8 @@ from sluice_shared.roles import IAM_ROLE, WRITER_ROLE
 
 __all__ = ["WriterLogin", "configure_writer_login", "set_writer_login", "writer_conninfo"]
 
+# Attempts at altering the writer role when another migrator alters it at the same moment.
+CATALOG_RACE_ATTEMPTS: Final = 5
 _ROLE_EXISTS: Final = "SELECT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = %s)"
 _IS_MEMBER: Final = "SELECT pg_catalog.pg_has_role(%s, %s, 'MEMBER')"
 
@@ -58,10 +63,19 @@ def configure_writer_login(conninfo: str, *, password: str | None) -> WriterLogi
         DatabaseUnavailableError: the database cannot be reached (retrying may help).
     """
     with connect(conninfo) as conn:
-        try:
-            return set_writer_login(conn, password=password)
-        except psycopg.Error as exc:
-            raise classify_database_error(exc) from exc
+        for attempt in range(1, CATALOG_RACE_ATTEMPTS + 1):
+            try:
+                return set_writer_login(conn, password=password)
+            except pg_errors.InternalError as exc:
+                # The role is cluster-wide: two migrators (databases, stacks, test workers) altering it at once
+                # get "tuple concurrently updated" (XX000) for the loser, whose change would only repeat the
+                # winner's. It is retried after a short, random pause.
+                if attempt == CATALOG_RACE_ATTEMPTS:
+                    raise classify_database_error(exc) from exc
+                time.sleep(random.uniform(0.05, 0.2) * attempt)
+            except psycopg.Error as exc:
+                raise classify_database_error(exc) from exc
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def set_writer_login(conn: psycopg.Connection[Any], *, password: str | None) -> WriterLogin:

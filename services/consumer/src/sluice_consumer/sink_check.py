@@ -149,13 +149,14 @@ def grant_sink_privileges(
     for (schema, table), privileges in wanted.items():
         names = sorted(privileges)
         label = f"{schema}.{table}"
-        statement = sql.SQL("GRANT {privileges} ON TABLE {table} TO {role}").format(
-            privileges=sql.SQL(", ").join(sql.SQL(name) for name in names),  # from _PRIVILEGES, fixed words
-            table=sql.Identifier(schema, table),
-            role=sql.Identifier(role),
-        )
         try:
-            conn.execute(statement)
+            conn.execute(
+                sql.SQL("GRANT {privileges} ON TABLE {table} TO {role}").format(
+                    privileges=sql.SQL(", ").join(sql.SQL(name) for name in names),  # from _PRIVILEGES, fixed words
+                    table=sql.Identifier(schema, table),
+                    role=sql.Identifier(role),
+                )
+            )
         except pg_errors.UndefinedTable:
             continue
         except pg_errors.InsufficientPrivilege:

@@ -1,8 +1,9 @@
 """Writes a batch's sink rows: one statement per sink, in the transaction that records the batch's events.
 
 The target tables' catalogs are read once per execution environment (on a sink's first write) and the
-statements composed once. Sinks run in mode order (insert, upsert, update, delete; declaration order within a
-mode), so an update or delete in a batch sees the rows that batch's upserts created.
+statements composed once. Sinks that create rows (insert, upsert) run first, in the order they were declared
+(declare a parent table's sink before its children's, so a foreign key finds the parent written in the same
+batch), then updates, then deletes: an update or delete in a batch sees the rows that batch created.
 """
 
 from __future__ import annotations
@@ -34,7 +35,12 @@ if TYPE_CHECKING:
 
 __all__ = ["MODE_ORDER", "Outcome", "SinkResult", "SinkWriter", "read_table"]
 
-MODE_ORDER: Final = (SinkMode.INSERT, SinkMode.UPSERT, SinkMode.UPDATE, SinkMode.DELETE)
+# Sinks run in this order of phases; within a phase, in declaration order.
+MODE_ORDER: Final = ({SinkMode.INSERT, SinkMode.UPSERT}, {SinkMode.UPDATE}, {SinkMode.DELETE})
+
+
+def _phase(mode: SinkMode) -> int:
+    return next(index for index, modes in enumerate(MODE_ORDER) if mode in modes)
 
 
 class Outcome:
@@ -78,7 +84,7 @@ class SinkWriter:
     """Writes sink rows for the sinks of one registry; keeps the catalog and statements it has composed."""
 
     def __init__(self, sinks: Sequence[Sink]) -> None:
-        self.sinks = tuple(sorted(sinks, key=lambda sink: MODE_ORDER.index(sink.mode)))
+        self.sinks = tuple(sorted(sinks, key=lambda sink: _phase(sink.mode)))
         # Tables with a delete sink keep tombstones that their other sinks consult.
         self._guarded = frozenset(sink.table for sink in sinks if sink.mode is SinkMode.DELETE)
         self._tables: dict[str, TableInfo] = {}

@@ -87,13 +87,22 @@ class UserSignedUp(_Payload):
     plan: Literal["free", "pro", "enterprise"]
 
 
-def default_registry(*, unknown_event_types: UnknownEventTypePolicy = UnknownEventTypePolicy.ACCEPT) -> PayloadRegistry:
-    """A new registry holding the sample catalog's models and its table sinks."""
+def default_registry(
+    *, unknown_event_types: UnknownEventTypePolicy = UnknownEventTypePolicy.ACCEPT, sinks: bool = True
+) -> PayloadRegistry:
+    """A new registry holding the sample catalog's models and (unless ``sinks`` is false) its table sinks."""
     registry = PayloadRegistry(unknown_event_types=unknown_event_types)
     registry.register("order.created", OrderCreated)
     registry.register("order.cancelled", OrderCancelled)
     registry.register("payment.captured", PaymentCaptured)
     registry.register("user.signed_up", UserSignedUp)
+    if sinks:
+        _declare_sinks(registry)
+    return registry
+
+
+def _declare_sinks(registry: PayloadRegistry) -> None:
+    # orders first: payments' foreign key then finds an order created in the same batch.
     registry.sink(
         "order.created",
         Sink(
@@ -140,7 +149,6 @@ def default_registry(*, unknown_event_types: UnknownEventTypePolicy = UnknownEve
             },
         ),
     )
-    return registry
 
 
 def _line_count(event: SinkEvent) -> int:
