@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ALARM_DESTINATION_CONTEXT_KEY",
+    "APP_MIGRATIONS_CONTEXT_KEY",
     "ARCH_CONTEXT_KEY",
     "PAYLOAD_REGISTRY_CONTEXT_KEY",
     "built_code",
@@ -51,6 +52,8 @@ ARCH_CONTEXT_KEY: Final = "sluice:arch"
 STAGES_CONTEXT_KEY: Final = "sluice:stages"  # comma-separated subset of the stages to synthesize
 # 'package.module:attribute' of the payload registry the functions load (default: none, no payload models).
 PAYLOAD_REGISTRY_CONTEXT_KEY: Final = "sluice:payload-registry"
+# 'package.module:folder' of the application's own migrations (default: none).
+APP_MIGRATIONS_CONTEXT_KEY: Final = "sluice:app-migrations"
 # Where every synthesized stage's alarms go: comma-separated emails, an SNS topic ARN, or "none" (on purpose).
 ALARM_DESTINATION_CONTEXT_KEY: Final = "sluice:alarm-destination"
 
@@ -139,6 +142,7 @@ def create_app(
     wanted = app.node.try_get_context(STAGES_CONTEXT_KEY)
     stages: Sequence[str] = [s.strip() for s in str(wanted).split(",") if s.strip()] if wanted else list(STAGES)
     registry = app.node.try_get_context(PAYLOAD_REGISTRY_CONTEXT_KEY)
+    app_migrations = app.node.try_get_context(APP_MIGRATIONS_CONTEXT_KEY)
     destination_text = app.node.try_get_context(ALARM_DESTINATION_CONTEXT_KEY)
     destination = AlarmDestination.parse(str(destination_text)) if destination_text else None
     plan = PlanContext.from_context_value(app.node.try_get_context(PLAN_CONTEXT_KEY))
@@ -149,7 +153,9 @@ def create_app(
     configs = [
         apply_plan(
             replace(
-                stage_config(stage, alarm_destination=destination), payload_registry=str(registry) if registry else None
+                stage_config(stage, alarm_destination=destination),
+                payload_registry=str(registry) if registry else None,
+                app_migrations=str(app_migrations) if app_migrations else None,
             ).validate(),
             plan,
         )

@@ -206,11 +206,21 @@ class StageConfig:
     # SLUICE_PAYLOAD_REGISTRY ('package.module:attribute', shipped in the functions' code) for both functions.
     # None: the variable is not set, so the functions have no payload models and validate the envelope only.
     payload_registry: str | None = None
+    # SLUICE_APP_MIGRATIONS ('package.module:folder' shipped in the consumer's code, or a path inside it): the
+    # application's own migrations (its table sinks' tables), applied by the migrations function after Sluice's.
+    app_migrations: str | None = None
 
     @property
     def contract_environment(self) -> dict[str, str]:
-        """The contract settings both functions get: the payload registry, only when one is configured."""
+        """The contract settings every function gets: the payload registry, only when one is configured."""
         return {env.PAYLOAD_REGISTRY: self.payload_registry} if self.payload_registry else {}
+
+    @property
+    def migrations_environment(self) -> dict[str, str]:
+        """What the migrations function needs beyond the database: the registry (to check its sinks) and the
+        application's migrations, each only when configured."""
+        app = {env.APP_MIGRATIONS: self.app_migrations} if self.app_migrations else {}
+        return {**self.contract_environment, **app}
 
     @property
     def budget(self) -> ConnectionBudget:

@@ -13,16 +13,18 @@ proxy registration can take (a timeout of at least 10 minutes of retries, ``Stag
 from __future__ import annotations
 
 import hashlib
+from importlib.resources import files
+from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from aws_cdk import CfnResource, Duration, triggers
 from constructs import Construct
 
 from sluice_cdk.lambdas import MIGRATIONS_HANDLER, python_function
+from sluice_shared.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
-    from pathlib import Path
 
     from aws_cdk import aws_lambda as lambda_
 
@@ -33,6 +35,7 @@ __all__ = [
     "MIGRATIONS_MEMORY_MIB",
     "MIGRATIONS_PACKAGE_DIR",
     "Migrations",
+    "app_migrations_digest",
     "migrations_digest",
 ]
 
@@ -53,6 +56,28 @@ def migrations_digest(directory: Path) -> str:
         checksum = hashlib.sha256(path.read_text(encoding="utf-8").encode()).hexdigest()
         digest.update(f"{path.name}\0{checksum}\n".encode())
     return digest.hexdigest()
+
+
+def app_migrations_digest(spec: str) -> str:
+    """:func:`migrations_digest` of the application's migrations folder, named as ``SLUICE_APP_MIGRATIONS`` names it.
+
+    ``package.module:folder`` is found through the package, installed in the CDK app's environment (as it must be
+    to be built into the consumer's asset); anything else is a path.
+
+    Raises:
+        ConfigurationError: the package cannot be imported or the folder does not exist.
+    """
+    package, separator, folder = spec.partition(":")
+    if separator and not Path(spec).exists():
+        try:
+            directory = Path(str(files(package).joinpath(folder)))
+        except (ImportError, TypeError) as exc:
+            raise ConfigurationError(f"application migrations {spec!r}: cannot import {package!r}: {exc}") from exc
+    else:
+        directory = Path(spec)
+    if not directory.is_dir():
+        raise ConfigurationError(f"application migrations {spec!r}: no such folder")
+    return migrations_digest(directory)
 
 
 class Migrations(Construct):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING, Any
 
 from aws_cdk import CfnOutput, RemovalPolicy, Stack, Tags
@@ -10,7 +11,7 @@ from sluice_cdk.consumer import ConsumerFunction
 from sluice_cdk.database import Database
 from sluice_cdk.ingest import IngestFunction
 from sluice_cdk.lambdas import FunctionOptions
-from sluice_cdk.migrations import Migrations
+from sluice_cdk.migrations import Migrations, app_migrations_digest
 from sluice_cdk.monitoring import Monitoring
 from sluice_cdk.network import Network
 from sluice_cdk.providers import scope_provider_functions
@@ -90,10 +91,10 @@ class SluiceStack(Stack):
             self,
             "Migrations",
             code=code.consumer,
-            digest=code.migrations_digest,
+            digest=_migrations_digest(code.migrations_digest, config.app_migrations),
             options=functions,
             placement=self.network.placement,
-            environment=self.database.owner_environment(),
+            environment={**self.database.owner_environment(), **config.migrations_environment},
             timeout_seconds=config.migrations_timeout_seconds,
             run_after=[self.network, self.database],
         )
@@ -111,6 +112,8 @@ class SluiceStack(Stack):
                 **self.database.writer_environment(),
                 **config.contract_environment,
                 env.DLQ_URL: self.queues.dead_letter_queue.queue_url,
+                # A sink row waiting for another message's row is retried until the last receive SQS allows.
+                env.MAX_RECEIVE_COUNT: str(config.topology.max_receive_count),
             },
         )
         self.ingest = IngestFunction(
@@ -173,3 +176,10 @@ class SluiceStack(Stack):
             outputs["AlarmTopicArn"] = (self.monitoring.topic.topic_arn, "Alarm notifications go to this topic")
         for name, (value, description) in outputs.items():
             CfnOutput(self, name, value=value, description=description)
+
+
+def _migrations_digest(sluice: str, app_migrations: str | None) -> str:
+    """Sluice's migrations digest, combined with the application's when it has its own migrations."""
+    if app_migrations is None:
+        return sluice
+    return hashlib.sha256(f"{sluice}\0{app_migrations_digest(app_migrations)}".encode()).hexdigest()

@@ -9,7 +9,7 @@ import pytest
 
 from sluice_cdk.app import create_app, load_cdk_context, main
 from sluice_cdk.config import Architecture
-from sluice_shared.environment import PAYLOAD_REGISTRY
+from sluice_shared.environment import APP_MIGRATIONS, MAX_RECEIVE_COUNT, PAYLOAD_REGISTRY
 from sluice_shared.errors import ConfigurationError
 from tests.unit.cdk.helpers import CDK_CONTEXT, inline_code
 
@@ -109,3 +109,69 @@ def test_synth_says_where_it_wrote_each_template(
         f"sluice-cdk: templates written to {tmp_path / 'cdk.out'}",
         f"  Sluice-dev: {template}",
     ]
+
+
+def _resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {name: resource for name, resource in template["Resources"].items() if resource["Type"] == kind}
+
+
+def test_the_applications_migrations_and_registry_reach_the_migrations_function_and_rerun_it(
+    assembly: cx_api.CloudAssembly, tmp_path: Path
+) -> None:
+    # given the default app, and one with the sample catalog's registry and its own migrations
+    default = assembly.get_stack_by_name("Sluice-dev").template
+    app = create_app(
+        context={
+            **CDK_CONTEXT,
+            "sluice:stages": "dev",
+            "sluice:payload-registry": "sluice_shared.catalog:default_registry",
+            "sluice:app-migrations": "sluice_shared.catalog:migrations",
+        },
+        code=inline_code,
+        outdir=str(tmp_path),
+    )
+    configured = app.synth().get_stack_by_name("Sluice-dev").template
+
+    # then the migrations function knows both, and the trigger's digest changed, so the deploy migrates again
+    [migrations] = [
+        resource["Properties"]["Environment"]["Variables"]
+        for name, resource in _resources(configured, "AWS::Lambda::Function").items()
+        if name.startswith("MigrationsFunction")
+    ]
+    assert migrations[APP_MIGRATIONS] == "sluice_shared.catalog:migrations"
+    assert migrations[PAYLOAD_REGISTRY] == "sluice_shared.catalog:default_registry"
+
+    def digest(template: dict[str, Any]) -> str:
+        [trigger] = [
+            resource["Properties"]["MigrationsDigest"]
+            for resource in template["Resources"].values()
+            if "MigrationsDigest" in resource.get("Properties", {})
+        ]
+        return str(trigger)
+
+    assert digest(configured) != digest(default)
+
+
+def test_the_consumer_retries_a_waiting_sink_row_until_the_queues_last_receive(
+    assembly: cx_api.CloudAssembly,
+) -> None:
+    template = assembly.get_stack_by_name("Sluice-dev").template
+    [consumer] = [
+        resource["Properties"]["Environment"]["Variables"]
+        for name, resource in _resources(template, "AWS::Lambda::Function").items()
+        if name.startswith("ConsumerFunction")
+    ]
+    [redrive] = [
+        resource["Properties"]["RedrivePolicy"]["maxReceiveCount"]
+        for resource in _resources(template, "AWS::SQS::Queue").values()
+        if "RedrivePolicy" in resource["Properties"]
+    ]
+
+    assert consumer[MAX_RECEIVE_COUNT] == str(redrive)
+
+
+def test_missing_application_migrations_are_refused_at_synth(tmp_path: Path) -> None:
+    context = {**CDK_CONTEXT, "sluice:stages": "dev", "sluice:app-migrations": str(tmp_path / "nowhere")}
+
+    with pytest.raises(ConfigurationError, match="no such folder"):
+        create_app(context=context, code=inline_code, outdir=str(tmp_path))
