@@ -3,12 +3,12 @@
 A standard queue's event source runs several batches at once. Upserts and updates of one key serialize on the
 row itself (``ON CONFLICT DO UPDATE`` and ``UPDATE`` wait for the row's lock, then re-check the version guard on
 the newest row), and the ``events`` ledger's primary key makes a twin delivered to two invocations wait for the
-first. A delete does not: its tombstone and the upsert's tombstone check meet on no common row, so an upsert of
-a key whose transaction is still open when a newer delete of that key commits (the delete sees no row and waits
-for nothing) keeps its row; likewise, a delete that commits while an upsert waits on the row it deletes lets the
-upsert insert the row again. The test below forces the first interleaving deterministically (a third session
-holds a row lock that keeps the upsert's transaction open) and is expected to fail until deletes and upserts of
-one key serialize.
+first. A delete and an upsert of one key meet on the key's tombstone row: upserts and updates of a table with a
+delete sink lock it before they write, a delete when it writes its tombstone (``sluice_consumer.sink_sql``), so
+the second waits for the first and sees what it committed. Without that, an upsert whose transaction was still
+open when a newer delete of its key committed kept its row. The test below forces that interleaving
+deterministically: a third session holds a row lock that keeps the upsert's transaction open while the delete
+runs.
 """
 
 from __future__ import annotations
@@ -69,19 +69,14 @@ def instances(migrated_database_url: str, writer_url: str) -> Iterator[tuple[Ins
         second.store.database.close()
 
 
-def _wait_for_lock_wait(db: psycopg.Connection[Any]) -> None:
+def _wait_for_lock_waits(db: psycopg.Connection[Any], count: int) -> None:
     deadline = time.monotonic() + WAIT_SECONDS
     query = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
-    while db.execute(query).fetchone() != (1,):
-        assert time.monotonic() < deadline, "the upsert's transaction never waited on the held row"
+    while db.execute(query).fetchone() != (count,):
+        assert time.monotonic() < deadline, f"{count} sessions never waited on a lock at once"
         time.sleep(0.02)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known race: an upsert whose transaction is open when a newer delete of its key commits keeps its row "
-    "(the delete and the tombstone check share no lock); see the module doc",
-)
 def test_a_newer_delete_wins_over_an_upsert_whose_transaction_is_still_open(
     instances: tuple[Instance, Instance], migrated_database_url: str
 ) -> None:
@@ -89,23 +84,31 @@ def test_a_newer_delete_wins_over_an_upsert_whose_transaction_is_still_open(
     with psycopg.connect(migrated_database_url, autocommit=True) as db:
         # given an order x whose row a third session holds locked
         assert upserting.consume(created("x", at="2026-11-26T11:00:00+00:00")).response() == {"batchItemFailures": []}
+        results: dict[str, BatchResult] = {}
+        batch = (created("k", at="2026-11-26T12:00:00+00:00"), cancelled("x", at="2026-11-26T12:00:00+00:00"))
+        threads = [
+            threading.Thread(target=lambda: results.update(upsert=upserting.consume(*batch))),
+            threading.Thread(
+                target=lambda: results.update(delete=deleting.consume(deleted("k", at="2026-11-26T12:30:00+00:00")))
+            ),
+        ]
         with psycopg.connect(migrated_database_url) as holder:
             holder.execute("UPDATE orders SET note = 'held' WHERE order_id = 'x'")
-            # when one invocation upserts k (12:00) and then waits on x's row, its transaction still open
-            results: list[BatchResult] = []
-            batch = (created("k", at="2026-11-26T12:00:00+00:00"), cancelled("x", at="2026-11-26T12:00:00+00:00"))
-            thread = threading.Thread(target=lambda: results.append(upserting.consume(*batch)))
-            thread.start()
             try:
-                _wait_for_lock_wait(db)
-                # and another invocation deletes k (12:30, newer) and commits
-                assert deleting.consume(deleted("k", at="2026-11-26T12:30:00+00:00")).response() == {
-                    "batchItemFailures": []
-                }
+                # when one invocation upserts k (12:00) and then waits on x's row, its transaction still open,
+                threads[0].start()
+                _wait_for_lock_waits(db, 1)
+                # and another deletes k (12:30, newer) meanwhile: it waits for k's lock row, held by the first
+                threads[1].start()
+                _wait_for_lock_waits(db, 2)
             finally:
                 holder.rollback()
-                thread.join(WAIT_SECONDS)
-        assert [result.response() for result in results] == [{"batchItemFailures": []}]
+                for thread in threads:
+                    thread.join(WAIT_SECONDS)
+        assert {name: result.response() for name, result in results.items()} == {
+            "upsert": {"batchItemFailures": []},
+            "delete": {"batchItemFailures": []},
+        }
 
         # then the newest event for k is the delete: no row, whatever the interleaving
         assert db.execute("SELECT order_id FROM orders ORDER BY order_id").fetchall() == [("x",)]

@@ -146,6 +146,11 @@ SINK_STATEMENTS: Final = {
     "upsert (orders)": re.compile(r'\bINSERT INTO "public"\."orders" AS target\b'),
     "update (orders.status)": re.compile(r'\bUPDATE "public"\."orders" AS target\b'),
     "delete (orders, tombstones)": re.compile(r'\bDELETE FROM "public"\."orders" AS target\b'),
+    # orders has a delete sink: its upserts and updates first make sure each key has a lock row and lock it, and
+    # its deletes write their tombstone first, so a delete and an upsert of one key serialize across invocations
+    "key lock rows (orders)": re.compile(r'\bINSERT INTO "sluice_sink_tombstones" \(sink_table'),
+    "key locks (orders)": re.compile(r"\bFOR UPDATE OF tomb\b"),
+    "tombstones (orders)": re.compile(r'\bINSERT INTO "sluice_sink_tombstones" AS tomb\b'),
 }
 
 
@@ -197,6 +202,17 @@ def _sink_step(name: str, messages: int, report: ProxyReport) -> SinkStep:
     for counts in transactions:
         per_transaction |= counts  # the maximum per sink
     return SinkStep(name, messages, len(transactions), rolled_back, statements, per_transaction, frozenset(texts))
+
+
+def _print_steps(steps: list[SinkStep]) -> Counter[str]:
+    """Print each step's statements per sink (``-s`` shows them) and return the totals."""
+    print("\nRDS Proxy pinning proof of every sink mode (statements per sink, counted on the wire):")
+    print("\n".join(item.row() for item in steps))
+    totals: Counter[str] = Counter()
+    for item in steps:
+        totals.update(item.statements)
+    print(f"  totals: {dict(sorted(totals.items()))}; each at most once in any transaction")
+    return totals
 
 
 @pytest.fixture
@@ -267,27 +283,28 @@ def test_every_sink_mode_writes_one_statement_per_batch_and_pins_nothing(
     assert step("foreign key: bisection, retried", fk_batch) == failures(7)
     assert step("foreign key: last delivery, dead-lettered", [early], receive_count=5) == failures()
 
-    print("\nRDS Proxy pinning proof of every sink mode (statements per sink, counted on the wire):")
-    print("\n".join(item.row() for item in steps))
-    totals: Counter[str] = Counter()
-    for item in steps:
-        totals.update(item.statements)
-    print(f"  totals: {dict(sorted(totals.items()))}; at most one per sink in any transaction")
+    totals = _print_steps(steps)
 
     # each sink wrote with exactly one statement in each transaction that had rows for it, whatever the batch size
     for item in steps:
         assert set(item.per_transaction.values()) <= {1}, item
     by_name = {item.name: item for item in steps}
+    locks = {"key lock rows (orders)": 1, "key locks (orders)": 1}
     assert by_name["insert + upsert: 30 new orders"].statements == Counter(
-        {"insert (order_log, no key)": 1, "upsert (orders)": 1}
+        {"insert (order_log, no key)": 1, "upsert (orders)": 1, **locks}
     )
-    assert by_name["update: 20 rows, 1 held back (redo pass)"].statements == Counter({"update (orders.status)": 2})
+    assert by_name["update: 20 rows, 1 held back (redo pass)"].statements == Counter(
+        {"update (orders.status)": 2, "key lock rows (orders)": 2, "key locks (orders)": 2}
+    )
     assert by_name["update: 20 rows, 1 held back (redo pass)"].rolled_back == 1
-    assert by_name["delete: 11 keys, tombstones"].statements == Counter({"delete (orders, tombstones)": 1})
+    assert by_name["delete: 11 keys, tombstones"].statements == Counter(
+        {"delete (orders, tombstones)": 1, "tombstones (orders)": 1}
+    )
     assert by_name["constraint violation: bisection"].rolled_back >= 2
     assert totals.keys() == SINK_STATEMENTS.keys()
-    # one fixed text per sink, whatever the batch size: composed once, rows travel as array parameters
-    assert len(frozenset().union(*(item.texts for item in steps))) == len(SINK_STATEMENTS)
+    # one fixed text per statement of each sink, whatever the batch size: composed once, rows travel as array
+    # parameters (the two lock statements are composed per sink: once for the upsert, once for the update)
+    assert len(frozenset().union(*(item.texts for item in steps))) == len(SINK_STATEMENTS) + 2
     # and the tables hold what the events imply
     assert db.execute("SELECT count(*) FROM orders WHERE status = 'cancelled'").fetchone() == (20,)
     assert db.execute("SELECT count(*) FROM payments").fetchone() == (27,)

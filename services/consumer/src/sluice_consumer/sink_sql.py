@@ -33,7 +33,7 @@ __all__ = [
     "ColumnInfo",
     "TableInfo",
     "sink_parameters",
-    "sink_statement",
+    "sink_statements",
 ]
 
 # A table's columns: name, type for casts, NOT NULL, whether it fills itself, category. The cast names the type
@@ -162,31 +162,42 @@ def _missing(sink: Sink, table: TableInfo, *, guarded: bool) -> sql.Composable:
     )
 
 
-def sink_statement(sink: Sink, table: TableInfo, *, guarded: bool) -> sql.Composed:
-    """The one statement that writes a batch to ``sink``; ``guarded``: the table has a delete sink (tombstones).
+def sink_statements(sink: Sink, table: TableInfo, *, guarded: bool) -> tuple[sql.Composed, ...]:
+    """The statements that write a batch to ``sink``, in order; ``guarded``: the table has a delete sink.
+
+    One statement, except where deletes are declared: an upsert or update of such a table first makes sure each
+    key has a lock row and locks it (two statements), and a delete writes its tombstone before it deletes (two
+    statements), so that the two serialize per key across concurrent invocations. Only the last statement's
+    answer counts.
 
     Parameters (named, see :func:`sink_parameters`): ``positions`` (``int4[]``), ``v0``, ``v1``, ... (one
     ``text[]`` per written column) and ``table`` (the qualified table name, where tombstones are read or
     written). Insert and upsert answer with the row count; update and delete with one row: the number of rows
     changed and the positions whose key has no row.
     """
+    locks = _key_locks(sink, table) if guarded and sink.mode in {SinkMode.UPSERT, SinkMode.UPDATE} else ()
+    return (*locks, *_write(sink, table, guarded=guarded))
+
+
+def _write(sink: Sink, table: TableInfo, *, guarded: bool) -> tuple[sql.Composed, ...]:
     target = _identifier(table.qualified_name)
     columns = sink.written_columns
     payload_columns = tuple(column for column in columns if column not in sink.key)
     head = _input(sink, table)
     if sink.mode is SinkMode.INSERT:
         conflict = sql.SQL("({})").format(_list(sink.key)) if sink.key else sql.SQL("")
-        return sql.SQL(
+        insert = sql.SQL(
             "{head} INSERT INTO {target} ({columns}) SELECT {columns} FROM typed ORDER BY position "
             "ON CONFLICT {conflict} DO NOTHING"
         ).format(head=head, target=target, columns=_list(columns), conflict=conflict)
+        return (insert,)
     latest = _latest(sink)
     if sink.mode is SinkMode.UPSERT:
         where = sql.SQL(" WHERE {}").format(_not_tombstoned(sink, table, "latest")) if guarded else sql.SQL("")
         assignments = sql.SQL(", ").join(
             sql.SQL("{column} = EXCLUDED.{column}").format(column=sql.Identifier(column)) for column in payload_columns
         )
-        return sql.SQL(
+        upsert = sql.SQL(
             "{head}{latest} INSERT INTO {target} AS target ({columns}) SELECT {columns} FROM latest{where} "
             "ON CONFLICT ({key}) DO UPDATE SET {assignments} WHERE {newer}"
         ).format(
@@ -199,13 +210,14 @@ def sink_statement(sink: Sink, table: TableInfo, *, guarded: bool) -> sql.Compos
             assignments=assignments,
             newer=_newer(sink, "target", "excluded"),
         )
+        return (upsert,)
     if sink.mode is SinkMode.UPDATE:
         guard = sql.SQL(" AND {}").format(_not_tombstoned(sink, table, "latest")) if guarded else sql.SQL("")
         assignments = sql.SQL(", ").join(
             sql.SQL("{column} = {value}").format(column=sql.Identifier(column), value=sql.Identifier("latest", column))
             for column in payload_columns
         )
-        return sql.SQL(
+        update = sql.SQL(
             "{head}{latest}, changed AS (UPDATE {target} AS target SET {assignments} FROM latest "
             "WHERE {match} AND {newer}{guard} RETURNING latest.position) "
             "SELECT (SELECT count(*) FROM changed)::int4, {missing}"
@@ -219,16 +231,17 @@ def sink_statement(sink: Sink, table: TableInfo, *, guarded: bool) -> sql.Compos
             guard=guard,
             missing=_missing(sink, table, guarded=guarded),
         )
+        return (update,)
     version = sink.version_column or ""
     cast = sql.SQL(table.columns[version].cast_type)
     key_text = sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier("latest", column)) for column in sink.key)
-    return sql.SQL(
-        "{head}{latest}, tombstoned AS (INSERT INTO {tombstones} AS tomb (sink_table, row_key, version) "
-        "SELECT %(table)s, ARRAY[{key_text}], to_jsonb({version}) FROM latest "
+    # Two statements: the tombstone first (it takes the key's lock row, waiting for an upsert of the key that is
+    # under way), then the delete, whose fresh snapshot sees what that upsert committed.
+    tombstone = sql.SQL(
+        "{head}{latest} INSERT INTO {tombstones} AS tomb (sink_table, row_key, version) "
+        "SELECT %(table)s, ARRAY[{key_text}], to_jsonb({version}) FROM latest ORDER BY 2 "
         "ON CONFLICT (sink_table, row_key) DO UPDATE SET version = EXCLUDED.version, deleted_at = now() "
-        "WHERE (tomb.version #>> '{{}}')::{cast} < (EXCLUDED.version #>> '{{}}')::{cast}), "
-        "removed AS (DELETE FROM {target} AS target USING latest WHERE {match} AND {newer} RETURNING latest.position) "
-        "SELECT (SELECT count(*) FROM removed)::int4, {missing}"
+        "WHERE tomb.version IS NULL OR (tomb.version #>> '{{}}')::{cast} < (EXCLUDED.version #>> '{{}}')::{cast}"
     ).format(
         head=head,
         latest=latest,
@@ -236,11 +249,40 @@ def sink_statement(sink: Sink, table: TableInfo, *, guarded: bool) -> sql.Compos
         key_text=key_text,
         version=sql.Identifier("latest", version),
         cast=cast,
+    )
+    delete = sql.SQL(
+        "{head}{latest}, removed AS (DELETE FROM {target} AS target USING latest WHERE {match} AND {newer} "
+        "RETURNING latest.position) "
+        "SELECT (SELECT count(*) FROM removed)::int4, {missing}"
+    ).format(
+        head=head,
+        latest=latest,
         target=target,
         match=_key_match(sink.key, "target", "latest"),
         newer=_newer(sink, "target", "latest"),
         missing=_missing(sink, table, guarded=False),
     )
+    return (tombstone, delete)
+
+
+def _key_locks(sink: Sink, table: TableInfo) -> tuple[sql.Composed, sql.Composed]:
+    """Make sure each key of the batch has a tombstone row (a lock row, no version), then lock them in key order.
+
+    Two statements, because a row another transaction is inserting only becomes lockable in a later snapshot.
+    """
+    head = _input(sink, table)
+    keys = sql.SQL(", keys AS (SELECT DISTINCT ARRAY[{key}] AS row_key FROM typed)").format(
+        key=sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(column)) for column in sink.key)
+    )
+    ensure = sql.SQL(
+        "{head}{keys} INSERT INTO {tombstones} (sink_table, row_key, version) "
+        "SELECT %(table)s, row_key, NULL FROM keys ORDER BY row_key ON CONFLICT (sink_table, row_key) DO NOTHING"
+    ).format(head=head, keys=keys, tombstones=sql.Identifier(TOMBSTONES))
+    lock = sql.SQL(
+        "{head}{keys} SELECT 1 FROM {tombstones} AS tomb JOIN keys ON tomb.row_key = keys.row_key "
+        "WHERE tomb.sink_table = %(table)s ORDER BY tomb.row_key FOR UPDATE OF tomb"
+    ).format(head=head, keys=keys, tombstones=sql.Identifier(TOMBSTONES))
+    return ensure, lock
 
 
 def sink_parameters(table: TableInfo, positions: list[int], columns: list[list[str | None]]) -> dict[str, object]:

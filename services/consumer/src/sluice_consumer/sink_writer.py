@@ -20,7 +20,7 @@ from sluice_consumer.sink_sql import (
     ColumnInfo,
     TableInfo,
     sink_parameters,
-    sink_statement,
+    sink_statements,
 )
 from sluice_shared.errors import ConfigurationError
 from sluice_shared.sinks import OnMissingRow, SinkMode
@@ -88,9 +88,9 @@ class SinkWriter:
         # Tables with a delete sink keep tombstones that their other sinks consult.
         self._guarded = frozenset(sink.table for sink in sinks if sink.mode is SinkMode.DELETE)
         self._tables: dict[str, TableInfo] = {}
-        self._statements: dict[int, sql.Composed] = {}
+        self._statements: dict[int, tuple[sql.Composed, ...]] = {}
 
-    def _prepare(self, conn: psycopg.Connection[Any], sink: Sink) -> tuple[TableInfo, sql.Composed]:
+    def _prepare(self, conn: psycopg.Connection[Any], sink: Sink) -> tuple[TableInfo, tuple[sql.Composed, ...]]:
         table = self._tables.get(sink.table)
         if table is None:
             table = self._tables[sink.table] = read_table(conn, sink)
@@ -101,7 +101,7 @@ class SinkWriter:
                 raise ConfigurationError(
                     f"sink table {table.qualified_name} has no column {', '.join(unknown)}: run your migrations"
                 )
-            statement = self._statements[id(sink)] = sink_statement(sink, table, guarded=sink.table in self._guarded)
+            statement = self._statements[id(sink)] = sink_statements(sink, table, guarded=sink.table in self._guarded)
         return table, statement
 
     def write(self, conn: psycopg.Connection[Any], writes: Sequence[tuple[int, SinkWrite]]) -> SinkResult:
@@ -123,12 +123,14 @@ class SinkWriter:
     def _write_sink(
         self, conn: psycopg.Connection[Any], sink: Sink, rows: list[tuple[int, SinkWrite]], result: SinkResult
     ) -> None:
-        table, statement = self._prepare(conn, sink)
+        table, statements = self._prepare(conn, sink)
         positions = [position for position, _ in rows]
         columns = [list(values) for values in zip(*(write.values for _, write in rows), strict=True)]
         missing: list[int] = []
+        parameters = sink_parameters(table, positions, columns)
         with conn.cursor(binary=True) as cursor:
-            cursor.execute(statement, sink_parameters(table, positions, columns))
+            for statement in statements:  # the last one's answer counts
+                cursor.execute(statement, parameters)
             if sink.mode in {SinkMode.INSERT, SinkMode.UPSERT}:
                 applied = cursor.rowcount
             else:
