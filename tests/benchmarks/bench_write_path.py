@@ -1,30 +1,36 @@
-"""Write-path benchmark: Sluice's bulk write vs the tutorial baseline vs plain COPY, same rows, same table.
+"""Write-path benchmark: Sluice's bulk write vs plain COPY vs the tutorial, and the handler vs a minimal reference.
 
 Run: ``make bench`` or ``[SLUICE_TEST_DATABASE_URL=postgresql://...] .venv/bin/python
-tests/benchmarks/bench_write_path.py`` (``make bench`` runs it). It creates a throwaway database, applies
-the real migrations, and prints rows/s for batch sizes 10, 100, 1000 and 10000:
+tests/benchmarks/bench_write_path.py`` (``make bench`` runs it). It creates a throwaway database, applies the
+real migrations and prints the machine's load at start and end. Every figure comes from one run: strategies
+are interleaved repetition by repetition, each ratio is taken per repetition (paired) and printed as
+``median [min..max]``; the repetitions are counted in each table's heading.
 
-- sluice: ``PostgresEventStore.store`` exactly as the handler calls it (pool checkout with its health check,
-  then the optimistic write: one binary ``COPY``, atomic in autocommit);
-- sluice+dup: the same with the batch's last row already stored (a redelivered event), the worst case of
-  the optimistic write: the ``COPY`` fails on the primary key and the whole batch is written again with
-  ``INSERT ... SELECT FROM unnest(...) ON CONFLICT DO NOTHING RETURNING``, 1,000 rows per statement;
-- tutorial: a new connection per batch, one ``INSERT`` and one commit per row;
-- copy: plain text ``COPY events FROM STDIN`` on an open connection (one statement, autocommit; not
-  idempotent), and the repository's binary COPY on an open connection for reference (no pool checkout).
+Write path, for a tiny payload and a realistic one (300 to 400 bytes, nested), batches of 10 to 10,000:
 
-Strategies are interleaved within each repetition so they share the machine's noise; figures are medians
-of fresh rows (no conflicts). Then the whole handler (parse + validate + write) is timed on real SQS events.
+- sluice: ``PostgresEventStore.store`` exactly as the handler calls it (pool checkout with its health check, the
+  redelivery probe, then one binary ``COPY``, atomic in autocommit), fresh rows;
+- redelivered: the same call for a batch already stored, delivered again (SQS receive count 2);
+- 1% redelivered: a fresh batch in which 1% of the messages (at least one) are stored redeliveries;
+- id reuse: a fresh batch whose last row reuses a stored ``event_id`` with receive count 1 (a producer that
+  sent twice): the worst case, the ``COPY`` is refused and the batch is written with ``INSERT ... ON CONFLICT``;
+- no digest: the fresh write without the ``content_digest`` column, against sluice plus computing the digests;
+- COPY: plain text ``COPY events FROM STDIN`` on an open connection (one statement, autocommit; not
+  idempotent); tutorial: a new connection per batch, one ``INSERT`` and one commit per row.
 
-The figures are also written to ``build/bench/write_path.json`` (``--results FILE`` elsewhere), format
-``sluice-bench-write-path/1``: when and where they were measured, the payload size, rows/s per strategy and
-batch size, handler messages/s per batch size. ``sluice plan --bench-results FILE`` sizes a deployment from it.
+Handler: ``lambda_handler(event, context)`` as Lambda calls it (a context with a 30 s deadline, the log line and
+EMF metrics written to stdout, here ``/dev/null``) on SQS events of fresh envelopes, against the minimal
+reference of ``tests/support/lambda_bench.py`` (parse, the same Pydantic models, one binary COPY on an open
+connection). Both payloads are validated: the realistic one as the catalog's ``order.created``.
+
+The realistic payload's figures are also written to ``build/bench/write_path.json`` (``--results FILE``
+elsewhere), format ``sluice-bench-write-path/1``: when and where they were measured, the payload size, rows/s
+per strategy and batch size, handler messages/s per batch size. ``sluice plan --bench-results FILE`` reads it.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import platform
@@ -32,71 +38,103 @@ import statistics
 import sys
 import time
 import uuid
-from contextlib import contextmanager, redirect_stdout
 from datetime import UTC, datetime
-from hashlib import sha256
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
+from pydantic_core import to_json
 
-from sluice_consumer import runtime
 from sluice_consumer.database import Database, UrlCredentials
 from sluice_consumer.logic import EventRow
 from sluice_consumer.migrations import apply_migrations
-from sluice_consumer.repository import (
-    COLUMNS,
-    COPY_EVENTS,
-    COPY_TYPES,
-    JsonText,
-    _JsonTextBinaryDumper,
-    copy_new_events,
-)
-from sluice_consumer.settings import ConsumerSettings
+from sluice_consumer.repository import COLUMNS, COPY_TYPES, JsonText, _JsonTextBinaryDumper
 from sluice_consumer.store import PostgresEventStore
+from sluice_shared.contract import EventEnvelope
 
 # Run as a script from anywhere: the repository root makes the tests' own helpers importable.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tests.support.bench import interleaved, machine_load, paired, spread
+from tests.support.lambda_bench import (
+    PAYLOADS,
+    BenchContext,
+    models_only,
+    reference_writer,
+    sqs_event,
+    stdout_discarded,
+)
 from tests.support.postgres import DatabaseFactory, benchmark_server
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Sequence
+    from collections.abc import Callable, Sequence
 
-# Repetitions per batch size; the tutorial baseline commits once per row, so it gets fewer at large sizes.
-SIZES: Final = {10: 40, 100: 25, 1000: 25, 10_000: 5}
-TUTORIAL_REPS: Final = {10: 20, 100: 10, 1000: 5, 10_000: 1}
-HANDLER_SIZES: Final = {1000: 7, 10_000: 3}
+# Interleaved repetitions per batch size (at least 15 where the goals are read); the tutorial commits once per
+# row, so it joins only the first few.
+REPETITIONS: Final = {10: 31, 100: 25, 1000: 21, 10_000: 7}
+TUTORIAL_REPETITIONS: Final = {10: 15, 100: 9, 1000: 3, 10_000: 1}
+HANDLER_REPETITIONS: Final = {10: 41, 100: 25, 1000: 15}
 RESULTS_FORMAT: Final = "sluice-bench-write-path/1"
 DEFAULT_RESULTS: Final = Path(__file__).resolve().parents[2] / "build" / "bench" / "write_path.json"
+RESULTS_PAYLOAD: Final = "realistic"  # the payload whose figures go to the results file
 
-COPY_EVENTS_BINARY_WITHOUT_DIGEST: Final = """
+COPY_TEXT: Final = """
 COPY events (event_id, event_type, source, occurred_at, schema_version, payload, sqs_message_id, receive_count)
-FROM STDIN (FORMAT BINARY)
+FROM STDIN
 """
+COPY_BINARY_WITHOUT_DIGEST: Final = COPY_TEXT.replace("FROM STDIN", "FROM STDIN (FORMAT BINARY)")
 TUTORIAL_INSERT: Final = (
     "INSERT INTO events (event_id, event_type, source, occurred_at, schema_version, payload, sqs_message_id, "
     "receive_count, content_digest) VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s)"
 )
-PAYLOAD: Final = json.dumps(
-    {
-        "order_id": "o-123456",
-        "customer_id": "c-98765",
-        "currency": "EUR",
-        "total_cents": 12345,
-        "lines": [{"sku": "sku-1", "quantity": 2, "unit_price_cents": 6172}],
-    },
-    separators=(",", ":"),
-)
 
 
-def fresh_rows(count: int) -> list[EventRow]:
-    now = datetime.now(UTC)
-    digest = sha256(PAYLOAD.encode()).digest()[:16]  # what content_digest() computes is timed in measure_digest
+def payload_json(payload: str) -> str:
+    return json.dumps(PAYLOADS[payload][1], separators=(",", ":"))
+
+
+def fresh_rows(count: int, payload: str) -> list[EventRow]:
+    """``count`` new rows, each with the digest the consumer computes (the same for all: one content)."""
+    text = payload_json(payload)
+    envelope = EventEnvelope.model_validate(
+        {
+            "event_id": uuid.uuid4(),
+            "event_type": PAYLOADS[payload][0],
+            "source": "bench",
+            "occurred_at": datetime.now(UTC),
+            "payload": PAYLOADS[payload][1],
+        }
+    )
+    digest = _digest(envelope, text.encode())
+    now = envelope.occurred_at
     return [
-        EventRow(uuid.uuid4(), "order.created", "bench", now, 1, PAYLOAD, str(uuid.uuid4()), 1, digest)
+        EventRow(uuid.uuid4(), envelope.event_type, "bench", now, 1, text, str(uuid.uuid4()), 1, digest)
         for _ in range(count)
     ]
+
+
+def _digest(envelope: EventEnvelope, payload: bytes) -> bytes:
+    from sluice_consumer.rows import content_digest  # noqa: PLC0415 - the consumer's own digest
+
+    return content_digest(envelope, payload)
+
+
+def measure_digests(rows: Sequence[EventRow], payload: str) -> float:
+    """Seconds to compute the content digests of ``rows`` as the consumer does (serialise, then SHA-256)."""
+    envelope = EventEnvelope.model_validate(
+        {
+            "event_id": rows[0].event_id,
+            "event_type": PAYLOADS[payload][0],
+            "source": "bench",
+            "occurred_at": rows[0].occurred_at,
+            "payload": PAYLOADS[payload][1],
+        }
+    )
+    started = time.perf_counter()
+    for _ in rows:
+        _digest(envelope, to_json(envelope.payload))
+    return time.perf_counter() - started
 
 
 def tutorial(url: str) -> Callable[[Sequence[EventRow]], None]:
@@ -109,152 +147,185 @@ def tutorial(url: str) -> Callable[[Sequence[EventRow]], None]:
     return write
 
 
-def copy_writer(conn: psycopg.Connection[Any], *, binary: bool) -> Callable[[Sequence[EventRow]], Any]:
-    if binary:
-        return lambda rows: copy_new_events(conn, rows)
-
-    def write(rows: Sequence[EventRow]) -> None:
-        # Autocommit: one COPY is atomic on its own, so plain COPY pays no BEGIN/COMMIT round trips either.
-        with conn.cursor() as cursor, cursor.copy(COPY_EVENTS) as copy:
-            for row in rows:
-                copy.write_row(row[:8])  # the event data, without Sluice's content digest
-
-    return write
-
-
 def timed(write: Callable[[Sequence[EventRow]], Any], rows: Sequence[EventRow]) -> float:
     started = time.perf_counter()
     write(rows)
     return time.perf_counter() - started
 
 
-def measure_write_paths(url: str) -> list[dict[str, Any]]:
-    database = Database(UrlCredentials(url), connect_timeout_s=5)
-    store = PostgresEventStore(database)
-    with (
-        psycopg.connect(url, prepare_threshold=None, autocommit=True) as copy_conn,
-        psycopg.connect(url, autocommit=True) as admin,
-    ):
-        stored: list[EventRow] = []
+class WritePath:
+    """The write strategies on one database, each a callable that writes a batch (see the module doc)."""
 
-        def sluice_with_duplicate(rows: Sequence[EventRow]) -> None:
-            store.store([*rows[:-1], stored[-1]])
+    def __init__(self, url: str) -> None:
+        self.database = Database(UrlCredentials(url), connect_timeout_s=5)
+        self.store = PostgresEventStore(self.database)
+        self.copy_conn = psycopg.connect(url, autocommit=True)
+        self.tutorial = tutorial(url)
+        self.stored: list[EventRow] = []  # fresh rows already written, to redeliver
+        self.last_fresh: list[EventRow] = []
 
-        def sluice(rows: Sequence[EventRow]) -> None:
-            store.store(rows)
-            stored.append(rows[-1])
+    def close(self) -> None:
+        self.copy_conn.close()
+        self.database.close()
 
-        def sluice_without_digest(rows: Sequence[EventRow]) -> None:
-            # The store's fresh path as it was before content digests: checkout, one binary COPY of 8 columns.
-            with database.connection() as conn, conn.cursor() as cursor:
-                cursor.adapters.register_dumper(JsonText, _JsonTextBinaryDumper)
-                with cursor.copy(COPY_EVENTS_BINARY_WITHOUT_DIGEST) as copy:
-                    copy.set_types(list(COPY_TYPES[:8]))
-                    for row in rows:
-                        copy.write_row((*row[:5], JsonText(row.payload), *row[6:8]))
+    def sluice(self, rows: Sequence[EventRow]) -> None:
+        self.store.store(rows)
 
-        strategies: dict[str, Callable[[Sequence[EventRow]], Any]] = {
-            "sluice": sluice,
-            "sluice_dup": sluice_with_duplicate,
-            "sluice_v1": sluice_without_digest,
-            "copy": copy_writer(copy_conn, binary=False),
-            "copy_binary": copy_writer(copy_conn, binary=True),
-            "tutorial": tutorial(url),
+    def plain_copy(self, rows: Sequence[EventRow]) -> None:
+        with self.copy_conn.cursor() as cursor, cursor.copy(COPY_TEXT) as copy:
+            for row in rows:
+                copy.write_row(row[:8])  # the event data, without Sluice's content digest
+
+    def without_digest(self, rows: Sequence[EventRow]) -> None:
+        # The store's fresh path as it was before content digests: checkout, one binary COPY of 8 columns.
+        with self.database.connection() as conn, conn.cursor() as cursor:
+            cursor.adapters.register_dumper(JsonText, _JsonTextBinaryDumper)
+            with cursor.copy(COPY_BINARY_WITHOUT_DIGEST) as copy:
+                copy.set_types(list(COPY_TYPES[:8]))
+                for row in rows:
+                    copy.write_row((*row[:5], JsonText(row.payload), *row[6:8]))
+
+    def cases(self, size: int, payload: str, digest_s: list[float]) -> dict[str, Callable[[], float]]:
+        """The timed cases of one repetition (inputs prepared before each clock starts)."""
+
+        def fresh() -> float:
+            rows = fresh_rows(size, payload)
+            elapsed = timed(self.sluice, rows)
+            digest_s.append(measure_digests(rows, payload))
+            self.last_fresh = rows
+            self.stored.extend(rows[:100])
+            return elapsed
+
+        def redelivered() -> float:
+            batch = self.last_fresh or fresh_rows(size, payload)
+            return timed(self.sluice, [replace_receive_count(row, 2) for row in batch])
+
+        def few_redelivered() -> float:
+            rows = fresh_rows(size, payload)
+            count = max(1, size // 100)
+            rows[-count:] = [replace_receive_count(row, 2) for row in self.stored[-count:]]
+            return timed(self.sluice, rows)
+
+        def id_reuse() -> float:
+            rows = fresh_rows(size, payload)
+            rows[-1] = self.stored[-1]
+            return timed(self.sluice, rows)
+
+        return {
+            "sluice": fresh,
+            "redelivered": redelivered,
+            "few_redelivered": few_redelivered,
+            "id_reuse": id_reuse,
+            "no_digest": lambda: timed(self.without_digest, fresh_rows(size, payload)),
+            "copy": lambda: timed(self.plain_copy, fresh_rows(size, payload)),
+            "tutorial": lambda: timed(self.tutorial, fresh_rows(size, payload)),
         }
-        print(
-            "rows/s (median); x COPY = sluice / plain text COPY; x tutorial = sluice / tutorial baseline; "
-            "x no-digest = sluice / the same write without the content digest column"
-        )
-        names = ("batch", "sluice", "sluice+dup", "tutorial", "COPY", "bin COPY", "x COPY", "x tutorial", "x no-digest")
-        widths = (6, 10, 10, 10, 10, 10, 7, 10, 12)
-        print(" ".join(f"{name:>{width}}" for name, width in zip(names, widths, strict=True)))
-        figures: list[dict[str, Any]] = []
-        for size, reps in SIZES.items():
-            admin.execute("TRUNCATE events")
-            for write in strategies.values():  # warm-up: connections, caches, code paths
-                write(fresh_rows(size))
-            samples: dict[str, list[float]] = {name: [] for name in strategies}
-            for rep in range(reps):
-                for name, write in strategies.items():
-                    if name == "tutorial" and rep >= TUTORIAL_REPS[size]:
-                        continue
-                    samples[name].append(timed(write, fresh_rows(size)))
-            rate = {name: size / statistics.median(times) for name, times in samples.items()}
-            figures.append({"batch": size, "rows_per_s": {name: round(value, 1) for name, value in rate.items()}})
-            print(
-                f"{size:>6} {rate['sluice']:>10,.0f} {rate['sluice_dup']:>10,.0f} {rate['tutorial']:>10,.0f} "
-                f"{rate['copy']:>10,.0f} "
-                f"{rate['copy_binary']:>10,.0f} {rate['sluice'] / rate['copy']:>7.2f} "
-                f"{rate['sluice'] / rate['tutorial']:>10.1f} {rate['sluice'] / rate['sluice_v1']:>12.3f}"
+
+
+def replace_receive_count(row: EventRow, receive_count: int) -> EventRow:
+    return row._replace(receive_count=receive_count)
+
+
+def measure_write_paths(url: str, payload: str, sizes: Sequence[int]) -> list[dict[str, Any]]:
+    """Print and return the write-path figures for ``payload`` (see the module doc)."""
+    path = WritePath(url)
+    print(f"\n-- write path, {payload} payload ({len(payload_json(payload))} bytes of JSON)")
+    print("rows/s (median of each strategy's repetitions)")
+    heads = ("batch", "reps", "sluice", "redelivered", "1% redeliv.", "id reuse", "no digest", "COPY", "tutorial")
+    print(" ".join(f"{head:>11}" for head in heads))
+    figures: list[dict[str, Any]] = []
+    ratios: list[str] = []
+    try:
+        for size in sizes:
+            digest_s: list[float] = []
+            samples = interleaved(
+                path.cases(size, payload, digest_s),
+                repetitions=REPETITIONS[size],
+                limits={"tutorial": TUTORIAL_REPETITIONS[size]},
             )
-    database.close()
+            rate = {name: size / statistics.median(times) for name, times in samples.items()}
+            print(f"{size:>11} {REPETITIONS[size]:>11} " + " ".join(f"{rate[name]:>11,.0f}" for name in samples))
+            figures.append({"batch": size, "rows_per_s": {name: round(value, 1) for name, value in rate.items()}})
+            fresh = samples["sluice"]
+            with_digest = [write + digest for write, digest in zip(fresh, digest_s[1:], strict=False)]
+            ratios.append(
+                f"{size:>6} {spread(paired(samples['copy'], fresh)):>20} "
+                f"{spread(paired(samples['redelivered'], fresh)):>20} "
+                f"{spread(paired(samples['few_redelivered'], fresh)):>20} "
+                f"{spread(paired(samples['id_reuse'], fresh)):>20} "
+                f"{spread(paired(samples['no_digest'], with_digest), digits=3):>23} "
+                f"{spread(paired(samples['tutorial'], fresh), digits=1):>20}"
+            )
+    finally:
+        path.close()
+    print(
+        "\npaired ratios, median [min..max] per repetition: speed = COPY time / sluice time (goal >= 0.95); "
+        "cost = its time / a fresh batch's\n(goals: redelivered <= 0.6, 1% redelivered <= 1.2); digest speed = "
+        "no-digest time / (sluice + computing the digests) (goal >= 0.95 at 1,000); x tutorial = tutorial time / sluice"
+    )
+    ratio_heads = (
+        "batch",
+        "speed vs COPY",
+        "redelivered cost",
+        "1% redeliv. cost",
+        "id reuse cost",
+        "digest speed",
+        "x tutorial",
+    )
+    widths = (6, 20, 20, 20, 20, 23, 20)
+    print(" ".join(f"{head:>{width}}" for head, width in zip(ratio_heads, widths, strict=True)))
+    print("\n".join(ratios))
     return figures
 
 
-def sqs_event(count: int) -> dict[str, Any]:
-    records = []
-    for index in range(count):
-        body = json.dumps(
-            {
-                "event_id": str(uuid.uuid4()),
-                "event_type": "order.created",
-                "source": "bench",
-                "occurred_at": "2026-11-26T12:00:00+00:00",
-                "schema_version": 1,
-                "payload": json.loads(PAYLOAD),
-            }
-        )
-        records.append(
-            {
-                "messageId": f"m{index}",
-                "receiptHandle": "r",
-                "body": body,
-                "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": "1545082649183"},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:bench",
-                "awsRegion": "us-east-1",
-            }
-        )
-    return {"Records": records}
+def measure_handler(url: str, payload: str) -> list[dict[str, Any]]:
+    """Print and return handler-vs-reference figures for ``payload`` (see the module doc)."""
+    # Configured as Lambda configures it: environment variables read when the handler module is first used.
+    os.environ.update(
+        {
+            "SLUICE_DATABASE_URL": url,
+            "SLUICE_PAYLOAD_REGISTRY": "tests.support.lambda_bench:models_only",
+            "POWERTOOLS_SERVICE_NAME": "sluice-consumer",
+        }
+    )
+    from sluice_consumer.handler import lambda_handler  # noqa: PLC0415 - after its environment is set
 
-
-@contextmanager
-def quiet_handler() -> Iterator[None]:
-    """Discard the handler's log line (Powertools' stream) and EMF metrics (printed) while timing it."""
-    from sluice_consumer.handler import logger  # noqa: PLC0415
-
-    handler: Any = logger.registered_handler
-    previous, handler.stream = handler.stream, io.StringIO()
-    try:
-        with redirect_stdout(io.StringIO()):
-            yield
-    finally:
-        handler.stream = previous
-
-
-def measure_handler(url: str) -> list[dict[str, Any]]:
-    from sluice_consumer.context import LocalContext  # noqa: PLC0415
-    from sluice_consumer.handler import lambda_handler  # noqa: PLC0415
-
-    runtime.configure(ConsumerSettings(database_url=url))  # type: ignore[arg-type]
-    print("\nend to end through lambda_handler (parse + validate + write, fresh events), messages/s (median):")
+    registry = models_only()
+    print(f"\n-- handler, {payload} payload: lambda_handler(event, context) vs the minimal reference")
+    heads = ("batch", "reps", "handler msg/s", "reference msg/s", "handler / reference speed")
+    print(f"{heads[0]:>6} {heads[1]:>5} {heads[2]:>14} {heads[3]:>16} {heads[4]:>27}")
     figures: list[dict[str, Any]] = []
-    try:
-        for size, reps in HANDLER_SIZES.items():
-            times = []
-            for _ in range(reps + 1):
-                event = sqs_event(size)
-                with quiet_handler():
-                    started = time.perf_counter()
-                    response = lambda_handler(event, LocalContext(timeout_s=600))
-                    times.append(time.perf_counter() - started)
-                assert response == {"batchItemFailures": []}, response
-            print(f"{size:>6} {size / statistics.median(times[1:]):>10,.0f}")
-            figures.append({"batch": size, "messages_per_s": round(size / statistics.median(times[1:]), 1)})
-    finally:
-        runtime.configure(None)
+    with psycopg.connect(url, autocommit=True) as conn:
+        reference = reference_writer(conn, registry)
+
+        def run_handler(size: int) -> float:
+            event, context = sqs_event(size, payload), BenchContext()
+            with stdout_discarded():
+                started = time.perf_counter()
+                response = lambda_handler(event, context)
+                elapsed = time.perf_counter() - started
+            if response != {"batchItemFailures": []}:
+                raise SystemExit(f"the handler reported failures: {response}")
+            return elapsed
+
+        def run_reference(size: int) -> float:
+            event = sqs_event(size, payload)
+            started = time.perf_counter()
+            reference(event)
+            return time.perf_counter() - started
+
+        for size, repetitions in HANDLER_REPETITIONS.items():
+            samples = interleaved(
+                {"handler": partial(run_handler, size), "reference": partial(run_reference, size)},
+                repetitions=repetitions,
+                warm_up=2,
+            )
+            handler_rate = size / statistics.median(samples["handler"])
+            reference_rate = size / statistics.median(samples["reference"])
+            speed = spread(paired(samples["reference"], samples["handler"]))
+            print(f"{size:>6} {repetitions:>5} {handler_rate:>14,.0f} {reference_rate:>16,.0f} {speed:>27}")
+            figures.append({"batch": size, "messages_per_s": round(handler_rate, 1)})
+    print("(speed = reference time / handler time per repetition; goal >= 0.7 at every batch size)")
     return figures
 
 
@@ -269,7 +340,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"results: {arguments.results} (sluice plan --bench-results {arguments.results})")
 
 
-def machine(server: str, postgresql: str) -> dict[str, Any]:
+def machine(server: str, postgresql: str, load_average: list[float]) -> dict[str, Any]:
     """Where the figures were measured: the CPUs, the platform, the server (no credentials), the load."""
     cpu_model = next(
         (line.split(":", 1)[1].strip() for line in _cpuinfo().splitlines() if line.startswith(("model name", "Model"))),
@@ -284,7 +355,7 @@ def machine(server: str, postgresql: str) -> dict[str, Any]:
         "postgresql": postgresql,
         "psycopg": psycopg.__version__,
         "server": f"{address.get('host', 'local socket')}:{address.get('port', 5432)}",
-        "load_average": [round(value, 2) for value in os.getloadavg()],
+        "load_average": load_average,
     }
 
 
@@ -295,22 +366,10 @@ def _cpuinfo() -> str:
         return ""
 
 
-def results_document(
-    *, machine: dict[str, Any], write_path: list[dict[str, Any]], handler: list[dict[str, Any]]
-) -> dict[str, Any]:
-    """The ``sluice-bench-write-path/1`` document ``sluice plan --bench-results`` reads."""
-    return {
-        "format": RESULTS_FORMAT,
-        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine,
-        "payload_bytes": len(PAYLOAD),
-        "write_path": write_path,
-        "handler": handler,
-    }
-
-
 def measure_all(server: str) -> dict[str, Any]:
     """Run the measurements in a throwaway database on ``server``, print them and return the results document."""
+    print(f"start: {machine_load()}")
+    load_average = [round(value, 2) for value in os.getloadavg()]
     databases = DatabaseFactory(server, prefix="sluice_bench")
     url = databases.create()
     started = time.perf_counter()
@@ -320,12 +379,21 @@ def measure_all(server: str) -> dict[str, Any]:
             version = conn.execute("SHOW server_version").fetchone()
         postgresql = str(version[0]) if version else "?"
         print(f"PostgreSQL {postgresql}, psycopg {psycopg.__version__}, {len(COLUMNS)} columns")
-        write_path = measure_write_paths(url)
-        handler = measure_handler(url)
+        write_path: dict[str, list[dict[str, Any]]] = {}
+        for payload in PAYLOADS:
+            write_path[payload] = measure_write_paths(url, payload, list(REPETITIONS))
+        handler = {payload: measure_handler(url, payload) for payload in PAYLOADS}
     finally:
         databases.cleanup()
-    print(f"\n(benchmark took {time.perf_counter() - started:.0f} s)")
-    return results_document(machine=machine(server, postgresql), write_path=write_path, handler=handler)
+    print(f"\n(benchmark took {time.perf_counter() - started:.0f} s)\nend: {machine_load()}")
+    return {
+        "format": RESULTS_FORMAT,
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(server, postgresql, load_average),
+        "payload_bytes": len(payload_json(RESULTS_PAYLOAD)),
+        "write_path": write_path[RESULTS_PAYLOAD],
+        "handler": handler[RESULTS_PAYLOAD],
+    }
 
 
 if __name__ == "__main__":

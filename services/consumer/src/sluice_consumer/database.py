@@ -2,8 +2,8 @@
 
 One :class:`Database` per execution environment owns one lazily opened ``psycopg_pool.ConnectionPool`` of a
 single connection (a Lambda runs one invocation at a time), health-checked on checkout because sockets die
-while an environment is frozen, with ``prepare_threshold=None`` because named prepared statements pin RDS
-Proxy sessions.
+while an environment is frozen (without a round trip: :mod:`sluice_consumer.liveness`), with
+``prepare_threshold=None`` because named prepared statements pin RDS Proxy sessions.
 
 The pool's ``conninfo`` is a callable, so each new connection gets fresh credentials: a new RDS IAM token (valid
 15 minutes), or the cached Secrets Manager secret, re-read once after the server refuses it (rotation).
@@ -33,6 +33,7 @@ from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from sluice_consumer.liveness import check_idle_connection
 from sluice_consumer.settings import DEFAULT_PORT, ConsumerSettings, CredentialSource, SslMode
 from sluice_shared.aws import aws_region, classify_boto_error
 from sluice_shared.errors import (
@@ -422,7 +423,7 @@ class Database:
             min_size=1,
             max_size=1,
             open=True,
-            check=ConnectionPool.check_connection,
+            check=check_idle_connection,
             timeout=self.connect_timeout_s,
             # No background backoff: a checkout that finds no connection asks for one at once (module doc).
             reconnect_timeout=0,

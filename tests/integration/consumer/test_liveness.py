@@ -1,0 +1,70 @@
+"""The checkout's health check on a real PostgreSQL: silent unless the server spoke to an idle connection."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg_pool import ConnectionPool
+
+from sluice_consumer.liveness import check_idle_connection
+
+
+def _wait_until_readable_by_server(conn: psycopg.Connection[Any], admin: psycopg.Connection[Any]) -> None:
+    # pg_terminate_backend returns before the backend has written its FATAL message and closed the socket.
+    pid = conn.info.backend_pid
+    for _ in range(200):
+        if admin.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone() is None:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"backend {pid} never went away")
+
+
+def _last_query(admin: psycopg.Connection[Any], conn: psycopg.Connection[Any]) -> str:
+    row = admin.execute("SELECT query FROM pg_stat_activity WHERE pid = %s", (conn.info.backend_pid,)).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def test_a_connection_the_server_left_alone_passes_without_a_round_trip(migrated_database_url: str) -> None:
+    with (
+        psycopg.connect(migrated_database_url, autocommit=True) as admin,
+        psycopg.connect(migrated_database_url, autocommit=True) as conn,
+    ):
+        conn.execute("SELECT 'last statement'")
+        check_idle_connection(conn)
+        assert _last_query(admin, conn) == "SELECT 'last statement'"  # nothing reached the server
+        ConnectionPool.check_connection(conn)  # psycopg_pool's own check, for contrast: an empty query
+        assert _last_query(admin, conn) == ""
+
+
+def test_a_connection_terminated_while_idle_fails_the_check(migrated_database_url: str) -> None:
+    with (
+        psycopg.connect(migrated_database_url, autocommit=True) as admin,
+        psycopg.connect(migrated_database_url, autocommit=True) as conn,
+    ):
+        admin.execute("SELECT pg_terminate_backend(%s)", (conn.info.backend_pid,))
+        _wait_until_readable_by_server(conn, admin)
+        with pytest.raises(psycopg.OperationalError):
+            check_idle_connection(conn)
+
+
+def test_a_harmless_message_while_idle_is_answered_by_a_round_trip_and_passes(migrated_database_url: str) -> None:
+    with (
+        psycopg.connect(migrated_database_url, autocommit=True) as admin,
+        psycopg.connect(migrated_database_url, autocommit=True) as conn,
+    ):
+        conn.execute("LISTEN sluice_liveness")
+        admin.execute("NOTIFY sluice_liveness")
+        time.sleep(0.1)  # the notification reaches conn's socket: it is readable, the empty query decides
+        check_idle_connection(conn)
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_a_closed_connection_fails_the_check(migrated_database_url: str) -> None:
+    conn = psycopg.connect(migrated_database_url, autocommit=True)
+    conn.close()
+    with pytest.raises(psycopg.OperationalError):
+        check_idle_connection(conn)
