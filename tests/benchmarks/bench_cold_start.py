@@ -30,6 +30,7 @@ from sluice_shared.environment import DATABASE_URL
 
 # Run as a script from anywhere: the repository root makes the tests' own helpers importable.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tests.support.bench import load_reported
 from tests.support.postgres import DatabaseFactory, benchmark_server
 
 REPETITIONS: Final = 9
@@ -126,4 +127,5 @@ def measure_cold_start(server: str) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with load_reported():
+        main()

@@ -23,6 +23,7 @@ from sluice_shared.errors import UnknownEventTypeError
 # Run as a script from anywhere: the repository root makes the tests' own helpers importable.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from tests.integration.dlq.conftest import make_queues
+from tests.support.bench import load_reported
 from tests.support.factories import event_body
 from tests.support.sqs import FAKE_CREDENTIALS, moto_server
 
@@ -66,4 +67,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with load_reported():
+        main()

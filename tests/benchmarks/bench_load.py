@@ -43,6 +43,7 @@ from tests.integration.reliability.load import (
     run_load,
     stored_event_ids,
 )
+from tests.support.bench import load_reported
 from tests.support.postgres import DatabaseFactory, benchmark_server
 from tests.support.sqs import FAKE_CREDENTIALS, moto_server
 
@@ -131,4 +132,6 @@ def run(events: int, batch_size: int, *, factory: DatabaseFactory, endpoint: str
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with load_reported():
+        status = main()
+    sys.exit(status)

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 # Run as a script from anywhere: the repository root makes the tests' own helpers importable.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
+from tests.support.bench import load_reported
 from tests.support.events import load_event
 from tests.support.sqs import FAKE_CREDENTIALS, REGION, fast_moto_clock
 
@@ -325,4 +325,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with load_reported():
+        main()

@@ -31,8 +31,8 @@ from typing import Final
 
 # Run as a script from anywhere: the repository root makes the tests' own helpers importable.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
 from tests.benchmarks.bench_push import sqs_server
+from tests.support.bench import load_reported
 from tests.support.sqs import FAKE_CREDENTIALS
 
 SLUICE: Final = Path(sys.executable).with_name("sluice")
@@ -129,4 +129,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with load_reported():
+        main()

@@ -10,18 +10,29 @@ from __future__ import annotations
 
 import os
 import statistics
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Iterator, Mapping, Sequence
 
-__all__ = ["interleaved", "machine_load", "paired", "spread"]
+__all__ = ["interleaved", "load_reported", "machine_load", "paired", "spread"]
 
 
 def machine_load() -> str:
     """The 1, 5 and 15 minute load averages and the CPU count, as one line."""
     one, five, fifteen = os.getloadavg()
     return f"load average {one:.2f} / {five:.2f} / {fifteen:.2f} (1/5/15 min) on {os.cpu_count()} CPUs"
+
+
+@contextmanager
+def load_reported() -> Iterator[None]:
+    """Print the machine's load when a benchmark starts and when it ends (also when it fails)."""
+    print(f"start: {machine_load()}", flush=True)
+    try:
+        yield
+    finally:
+        print(f"end: {machine_load()}", flush=True)
 
 
 def spread(values: Sequence[float], *, digits: int = 2) -> str:
