@@ -31,7 +31,7 @@ from sluice_consumer import runtime
 from sluice_consumer.migrations import apply_migrations
 from sluice_consumer.settings import ConsumerSettings
 from sluice_consumer.telemetry import SERVICE
-from sluice_shared.catalog import CATALOG_REGISTRY
+from sluice_shared.catalog import CATALOG_MIGRATIONS, CATALOG_REGISTRY
 
 # Run as a script from anywhere: the repository root makes the tests' own helpers importable.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -88,7 +88,7 @@ def run(events: int, batch_size: int, *, factory: DatabaseFactory, endpoint: str
     import boto3  # noqa: PLC0415 - after the fake credentials are in the environment
 
     database_url = factory.create()
-    apply_migrations(database_url)
+    apply_migrations(database_url, app_migrations=CATALOG_MIGRATIONS)  # the catalog's sink tables
     sqs = boto3.client("sqs", endpoint_url=endpoint)
     dlq_url = sqs.create_queue(QueueName=f"sluice-bench-load-{uuid.uuid4().hex[:8]}-dlq")["QueueUrl"]
     # The generated events are the sample catalog's: validate against it, as the demo does.
