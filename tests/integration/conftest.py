@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pytest
 
-from sluice_cli.local.postgres import DatabaseKind
+from sluice_local.postgres import DatabaseKind
 from sluice_shared.environment import TEST_DATABASE_URL
 from tests.support.postgres import DatabaseFactory, NoDatabaseError, postgres_server
 from tests.support.sqs import FAKE_CREDENTIALS, SQS_CLOCK, SqsClock, moto_server

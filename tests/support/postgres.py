@@ -1,6 +1,6 @@
 """Where the tests' PostgreSQL comes from, and throwaway databases on it.
 
-The integration suite finds PostgreSQL the way ``make run`` does (``sluice_cli.local.postgres.provision_postgres``):
+The integration suite finds PostgreSQL the way ``make run`` does (``sluice_local.postgres.provision_postgres``):
 ``SLUICE_TEST_DATABASE_URL`` when set (CI points it at the machine's PostgreSQL); otherwise a testcontainers
 ``PostgresContainer`` when a Docker engine answers; otherwise a throwaway cluster from the local server binaries.
 ``tests/integration/conftest.py`` provisions it once per run, before the first test, and shares it with every
@@ -19,15 +19,15 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from sluice_cli.local.postgres import DEFAULT_DOCKER_SOCKET, provision_postgres
-from sluice_cli.local.postgres import NoDatabaseError as LocalNoDatabaseError
+from sluice_local.postgres import DEFAULT_DOCKER_SOCKET, provision_postgres
+from sluice_local.postgres import NoDatabaseError as LocalNoDatabaseError
 from sluice_shared.environment import DATABASE_URL, TEST_DATABASE_URL
 from sluice_shared.errors import DatabaseUnavailableError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from sluice_cli.local.postgres import ProvisionedDatabase
+    from sluice_local.postgres import ProvisionedDatabase
 
 NO_DATABASE_MESSAGE: Final = (
     f"no PostgreSQL for the integration tests: {TEST_DATABASE_URL} is not set, no Docker engine answered "

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import psycopg
 import pytest
 
-from sluice_cli.local.postgres import (
+from sluice_local.postgres import (
     DatabaseKind,
     docker_reachable,
     find_postgres_binaries,

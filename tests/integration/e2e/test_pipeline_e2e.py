@@ -9,8 +9,8 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from sluice_cli.local.queue import QueueDepth
 from sluice_ingest.logic import EVENTS_PATH
+from sluice_local.queue import QueueDepth
 from sluice_shared.dead_letter import DeadLetterReason
 from tests.integration.e2e.conftest import E2E_FIFO_TOPOLOGY, drain, receive_all, rows
 from tests.support.factories import event_body, event_dict
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from mypy_boto3_sqs.type_defs import MessageTypeDef
 
-    from sluice_cli.local.event_source import MessageQueue
+    from sluice_local.event_source import MessageQueue
 
 
 def send_bodies(pipeline, bodies: Sequence[str], **extra: Any) -> list[str]:

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from aws_lambda_powertools.utilities.parser.models import SqsModel
 
-from sluice_cli.local.event_source import EventSource
-from sluice_cli.local.queue import QueueDepth, SqsQueue
-from sluice_cli.local.queues import create_queues
+from sluice_local.event_source import EventSource
+from sluice_local.queue import QueueDepth, SqsQueue
+from sluice_local.queues import create_queues
 from sluice_shared.topology import QueueTopology
 
 if TYPE_CHECKING:
@@ -26,8 +26,8 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef, SendMessageBatchRequestEntryTypeDef
 
-    from sluice_cli.local.event_source import BatchReport
-    from sluice_cli.local.queues import LocalQueues
+    from sluice_local.event_source import BatchReport
+    from sluice_local.queues import LocalQueues
 
 WAIT_LIMIT_SECONDS = 60  # how long a test waits for SQS to redeliver before it gives up
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from sluice_cli.local.postgres import DatabaseKind, ThrowawayCluster, find_postgres_binaries, provision_postgres
+from sluice_local.postgres import DatabaseKind, ThrowawayCluster, find_postgres_binaries, provision_postgres
 
 
 @pytest.fixture

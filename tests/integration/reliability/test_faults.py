@@ -29,11 +29,11 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict
 from pydantic import SecretStr
 
-from sluice_cli.local.handlers import deadline_margin_ms
-from sluice_cli.local.pipeline import LocalPipeline, PipelineConfig
 from sluice_consumer import runtime
 from sluice_consumer.database import SecretCredentials
 from sluice_consumer.settings import ConsumerSettings, SslMode
+from sluice_local.handlers import deadline_margin_ms
+from sluice_local.pipeline import LocalPipeline, PipelineConfig
 from sluice_shared.aws import sqs_client
 from sluice_shared.dead_letter import DeadLetterReason
 from sluice_shared.registry import UnknownEventTypePolicy

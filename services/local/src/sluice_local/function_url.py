@@ -23,8 +23,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlsplit
 
-from sluice_cli.local.context import LocalLambdaContext
-from sluice_cli.local.sqs_server import LOOPBACK
+from sluice_local.context import LocalLambdaContext
+from sluice_local.sqs_server import LOOPBACK
 from sluice_shared.errors import ConfigurationError
 
 __all__ = [

@@ -21,7 +21,7 @@ from pydantic import SecretStr
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
-    from sluice_cli.local.event_source import Handler
+    from sluice_local.event_source import Handler
     from sluice_shared.topology import QueueTopology
 
 __all__ = ["consumer_handler", "deadline_margin_ms", "ingest_handler", "serialized"]

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from sluice_cli.local.postgres import (
+from sluice_local.postgres import (
     NO_DATABASE_MESSAGE,
     DatabaseKind,
     NoDatabaseError,

@@ -24,8 +24,8 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Final, Protocol
 from urllib.parse import urlsplit
 
-from sluice_cli.local.repository import SELECT_STORED
-from sluice_cli.local.sink_reconcile import TableReconciliation, reconcile_catalog_tables
+from sluice_local.repository import SELECT_STORED
+from sluice_local.sink_reconcile import TableReconciliation, reconcile_catalog_tables
 from sluice_shared.dead_letter import DeadLetterReason
 from sluice_shared.errors import QueueUnavailableError
 from sluice_shared.sqs import BatchSender, OutgoingMessage
@@ -33,8 +33,8 @@ from sluice_shared.sqs import BatchSender, OutgoingMessage
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
-    from sluice_cli.local.event_source import EventSourceStats
-    from sluice_cli.local.queue import QueueDepth
+    from sluice_local.event_source import EventSourceStats
+    from sluice_local.queue import QueueDepth
 
 __all__ = [
     "DemoPlan",
@@ -94,7 +94,7 @@ class EventSourceView(Protocol):
 
 
 class PipelineView(Protocol):
-    """What the demo needs from a running pipeline (:class:`~sluice_cli.local.pipeline.LocalPipeline`)."""
+    """What the demo needs from a running pipeline (:class:`~sluice_local.pipeline.LocalPipeline`)."""
 
     @property
     def ingest_url(self) -> str: ...

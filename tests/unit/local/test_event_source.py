@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from sluice_cli.local.event_source import EventSource, PollerConfig
-from sluice_cli.local.sqs_event import BatchVerdict, lambda_record
+from sluice_local.event_source import EventSource, PollerConfig
+from sluice_local.sqs_event import BatchVerdict, lambda_record
 from sluice_shared.errors import QueueUnavailableError
 from sluice_shared.topology import QueueTopology
-from tests.unit.cli.local.fakes import QUEUE_ARN, REGION, FakeQueue, ManualClock, sqs_message
+from tests.unit.local.fakes import QUEUE_ARN, REGION, FakeQueue, ManualClock, sqs_message
 
 if TYPE_CHECKING:
-    from sluice_cli.local.context import LocalLambdaContext
+    from sluice_local.context import LocalLambdaContext
 
 
 def ids(messages):

@@ -4,7 +4,7 @@ Each of ``max_concurrency`` pollers long-polls the queue (ReceiveMessage, up to 
 records until the batch size is reached, the batching window closes or the next record would push the
 invocation payload over 6 MB, invokes the handler with the exact Lambda SQS event and a context whose
 remaining-time clock runs against the function timeout, and then deletes exactly the messages the response
-reports as succeeded (:func:`~sluice_cli.local.sqs_event.settle_response`). Failed messages are left alone:
+reports as succeeded (:func:`~sluice_local.sqs_event.settle_response`). Failed messages are left alone:
 they reappear after the visibility timeout and the queue's redrive policy moves them to the DLQ, as in AWS.
 
 Stopping finishes the batches being handled, makes received-but-not-invoked messages visible again at once,
@@ -23,9 +23,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from sluice_cli.local.context import LocalLambdaContext
-from sluice_cli.local.queue import SQS_MAX_RECEIVE_MESSAGES, SQS_MAX_WAIT_SECONDS
-from sluice_cli.local.sqs_event import BatchVerdict, lambda_event, lambda_record, settle_response
+from sluice_local.context import LocalLambdaContext
+from sluice_local.queue import SQS_MAX_RECEIVE_MESSAGES, SQS_MAX_WAIT_SECONDS
+from sluice_local.sqs_event import BatchVerdict, lambda_event, lambda_record, settle_response
 from sluice_shared.errors import SluiceError, TransientError
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ Handler = Callable[[dict[str, Any], Any], Any]
 
 
 class MessageQueue(Protocol):
-    """The queue operations the event source needs (implemented by :class:`~sluice_cli.local.queue.SqsQueue`)."""
+    """The queue operations the event source needs (implemented by :class:`~sluice_local.queue.SqsQueue`)."""
 
     @property
     def arn(self) -> str:
