@@ -32,7 +32,6 @@ import statistics
 import sys
 import time
 import uuid
-from contextlib import contextmanager, redirect_stdout
 from datetime import UTC, datetime
 from hashlib import sha256
 from pathlib import Path
@@ -41,7 +40,6 @@ from typing import TYPE_CHECKING, Any, Final
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from sluice_consumer import runtime
 from sluice_consumer.database import Database, UrlCredentials
 from sluice_consumer.logic import EventRow
 from sluice_consumer.migrations import apply_migrations
@@ -61,7 +59,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from tests.support.postgres import DatabaseFactory, benchmark_server
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Sequence
+    from collections.abc import Callable, Sequence
 
 # Repetitions per batch size; the tutorial baseline commits once per row, so it gets fewer at large sizes.
 SIZES: Final = {10: 40, 100: 25, 1000: 25, 10_000: 5}
@@ -220,41 +218,25 @@ def sqs_event(count: int) -> dict[str, Any]:
     return {"Records": records}
 
 
-@contextmanager
-def quiet_handler() -> Iterator[None]:
-    """Discard the handler's log line (Powertools' stream) and EMF metrics (printed) while timing it."""
-    from sluice_consumer.handler import logger  # noqa: PLC0415
-
-    handler: Any = logger.registered_handler
-    previous, handler.stream = handler.stream, io.StringIO()
-    try:
-        with redirect_stdout(io.StringIO()):
-            yield
-    finally:
-        handler.stream = previous
-
-
 def measure_handler(url: str) -> list[dict[str, Any]]:
-    from sluice_consumer.context import LocalContext  # noqa: PLC0415
-    from sluice_consumer.handler import lambda_handler  # noqa: PLC0415
+    from sluice_cli.context import LocalContext  # noqa: PLC0415
+    from sluice_consumer.in_process import in_process  # noqa: PLC0415
 
-    runtime.configure(ConsumerSettings(database_url=url))  # type: ignore[arg-type]
     print("\nend to end through lambda_handler (parse + validate + write, fresh events), messages/s (median):")
     figures: list[dict[str, Any]] = []
-    try:
+    settings = ConsumerSettings(database_url=url)  # type: ignore[arg-type]
+    # The handler's log line and EMF metrics are discarded while it is timed.
+    with in_process(settings, output=io.StringIO()) as lambda_handler:
         for size, reps in HANDLER_SIZES.items():
             times = []
             for _ in range(reps + 1):
                 event = sqs_event(size)
-                with quiet_handler():
-                    started = time.perf_counter()
-                    response = lambda_handler(event, LocalContext(timeout_s=600))
-                    times.append(time.perf_counter() - started)
+                started = time.perf_counter()
+                response = lambda_handler(event, LocalContext(timeout_s=600))
+                times.append(time.perf_counter() - started)
                 assert response == {"batchItemFailures": []}, response
             print(f"{size:>6} {size / statistics.median(times[1:]):>10,.0f}")
             figures.append({"batch": size, "messages_per_s": round(size / statistics.median(times[1:]), 1)})
-    finally:
-        runtime.configure(None)
     return figures
 
 

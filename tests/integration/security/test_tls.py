@@ -28,8 +28,8 @@ from cryptography.x509.oid import NameOID
 from psycopg import sql
 from pydantic import SecretStr
 
+from sluice_cli.context import LocalContext
 from sluice_consumer import runtime
-from sluice_consumer.context import LocalContext
 from sluice_consumer.database import AMAZON_ROOT_CA_BUNDLE
 from sluice_consumer.handler import lambda_handler
 from sluice_consumer.migrations import apply_migrations

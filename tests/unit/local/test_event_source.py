@@ -16,7 +16,7 @@ from sluice_shared.topology import QueueTopology
 from tests.unit.local.fakes import QUEUE_ARN, REGION, FakeQueue, ManualClock, sqs_message
 
 if TYPE_CHECKING:
-    from sluice_local.context import LocalLambdaContext
+    from sluice_cli.context import LocalContext
 
 
 def ids(messages):
@@ -138,7 +138,7 @@ def test_context_counts_down_from_the_function_timeout():
     queue = FakeQueue(script=[[sqs_message()]])
     remaining = []
 
-    def handler(event, context: LocalLambdaContext):
+    def handler(event, context: LocalContext):
         remaining.append(context.get_remaining_time_in_millis())
         clock.advance(2.5)
         remaining.append(context.get_remaining_time_in_millis())

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from sluice_local.context import LocalLambdaContext
+from sluice_cli.context import LocalContext
 from sluice_local.queue import SQS_MAX_RECEIVE_MESSAGES, SQS_MAX_WAIT_SECONDS
 from sluice_local.sqs_event import BatchVerdict, lambda_event, lambda_record, settle_response
 from sluice_shared.errors import SluiceError, TransientError
@@ -340,9 +340,9 @@ class EventSource:
 
     def _invoke(self, batch: list[_Received], name: str) -> BatchReport:
         message_ids = [item.message["MessageId"] for item in batch]
-        context = LocalLambdaContext(
+        context = LocalContext(
             function_name=self.config.function_name,
-            timeout_seconds=self.config.function_timeout_seconds,
+            timeout_s=self.config.function_timeout_seconds,
             region=self.queue.region,
             clock=self._clock,
         )
@@ -368,7 +368,7 @@ class EventSource:
         return report
 
     def _call(
-        self, batch: list[_Received], context: LocalLambdaContext, message_ids: list[str], name: str
+        self, batch: list[_Received], context: LocalContext, message_ids: list[str], name: str
     ) -> tuple[BatchVerdict, float]:
         """The batch's verdict, and the seconds spent inside the handler."""
         event = lambda_event([item.record for item in batch])
