@@ -9,8 +9,8 @@ import threading
 import psycopg
 import pytest
 
+from sluice_local.database import DatabaseKind
 from sluice_local.pipeline import LocalPipeline, PipelineConfig, PipelineNotDrainedError
-from sluice_local.postgres import DatabaseKind
 from sluice_local.queue import QueueDepth
 from sluice_shared.roles import WRITER_ROLE
 from sluice_shared.topology import QueueTopology

@@ -49,6 +49,7 @@ from tests.integration.reliability.harness import (
     send_known,
 )
 from tests.support.factories import event_dict
+from tests.support.local import dlq_depth
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -467,7 +468,7 @@ def _sluice(pipeline: LocalPipeline, prefix: list[str]) -> subprocess.CompletedP
 
 
 def _dlq_depth(pipeline: LocalPipeline) -> int:
-    depth = pipeline.dlq_depth()
+    depth = dlq_depth(pipeline)
     return depth.visible + depth.in_flight
 
 

@@ -19,9 +19,9 @@ from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from sluice_cli.console import err, out
+from sluice_local.database import DatabaseKind, mask_password
 from sluice_local.demo import DemoPlan, DemoReport, run_demo
 from sluice_local.pipeline import DEFAULT_QUEUE_NAME, LOCAL_POLL_WAIT_SECONDS, LocalPipeline, PipelineConfig
-from sluice_local.postgres import DatabaseKind, mask_password
 from sluice_local.queues import LOCAL_TOPOLOGY
 from sluice_local.sink_reconcile import references_first
 from sluice_shared import environment as env
