@@ -57,7 +57,7 @@ test-integration: install ## Integration tests only (real PostgreSQL, local SQS 
 lint: install ## ruff (lint + format check) and mypy --strict
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy shared/src services/consumer/src services/ingest/src services/cli/src cdk/src tests
+	$(BIN)/mypy shared/src services/consumer/src services/ingest/src services/cli/src services/local/src cdk/src tests
 
 format: install ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .

@@ -52,7 +52,7 @@ _started = time.perf_counter()
 {prelude}
 import json, uuid
 from sluice_consumer.handler import lambda_handler
-from sluice_consumer.context import LocalContext
+from sluice_cli.context import LocalContext
 body = json.dumps({{"event_id": str(uuid.uuid4()), "event_type": "order.cancelled", "source": "bench",
     "occurred_at": "2026-11-26T12:00:00+00:00", "payload": {{"order_id": "o-1", "reason": "cold"}}}})
 event = {{"Records": [{{"messageId": "m0", "body": body, "attributes": {{"ApproximateReceiveCount": "1"}},

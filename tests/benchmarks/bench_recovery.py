@@ -28,7 +28,7 @@ from typing import Final
 
 from psycopg.conninfo import conninfo_to_dict
 
-from sluice_consumer.context import LocalContext
+from sluice_cli.context import LocalContext
 from sluice_consumer.database import Database, UrlCredentials
 from sluice_consumer.dead_letters import NoDeadLetterQueue
 from sluice_consumer.deadline import Deadline

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pytest
 
-from sluice_cli.local.postgres import DatabaseKind
+from sluice_local.database import DatabaseKind
 from sluice_shared.environment import TEST_DATABASE_URL
-from tests.support.postgres import DatabaseFactory, NoDatabaseError, postgres_server
+from tests.support.postgres import DatabaseFactory, NoDatabaseError, masked_url, postgres_server
 from tests.support.sqs import FAKE_CREDENTIALS, SQS_CLOCK, SqsClock, moto_server
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     config.stash[SERVER_URL] = database.url
     config.stash[SERVER_PROVISIONED] = database.kind is not DatabaseKind.EXPLICIT
     where = f", {database.where}" if database.where else ""
-    config.stash[SERVER_LINE] = f"PostgreSQL: {database.kind.value} ({database.masked_url}{where})"
+    config.stash[SERVER_LINE] = f"PostgreSQL: {database.kind.value} ({masked_url(database)}{where})"
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:

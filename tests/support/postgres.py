@@ -1,6 +1,6 @@
 """Where the tests' PostgreSQL comes from, and throwaway databases on it.
 
-The integration suite finds PostgreSQL the way ``make run`` does (``sluice_cli.local.postgres.provision_postgres``):
+The integration suite finds PostgreSQL the way ``make run`` does (``sluice_local.postgres.provision_postgres``):
 ``SLUICE_TEST_DATABASE_URL`` when set (CI points it at the machine's PostgreSQL); otherwise a testcontainers
 ``PostgresContainer`` when a Docker engine answers; otherwise a throwaway cluster from the local server binaries.
 ``tests/integration/conftest.py`` provisions it once per run, before the first test, and shares it with every
@@ -19,15 +19,17 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from sluice_cli.local.postgres import DEFAULT_DOCKER_SOCKET, provision_postgres
-from sluice_cli.local.postgres import NoDatabaseError as LocalNoDatabaseError
+from sluice_local.container import DEFAULT_DOCKER_SOCKET
+from sluice_local.database import mask_password
+from sluice_local.postgres import NoDatabaseError as LocalNoDatabaseError
+from sluice_local.postgres import provision_postgres
 from sluice_shared.environment import DATABASE_URL, TEST_DATABASE_URL
 from sluice_shared.errors import DatabaseUnavailableError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from sluice_cli.local.postgres import ProvisionedDatabase
+    from sluice_local.database import ProvisionedDatabase
 
 NO_DATABASE_MESSAGE: Final = (
     f"no PostgreSQL for the integration tests: {TEST_DATABASE_URL} is not set, no Docker engine answered "
@@ -49,6 +51,11 @@ class NoDatabaseError(RuntimeError):
 PROBES: dict[str, Callable[[], Any]] = {}
 
 
+def masked_url(database: ProvisionedDatabase) -> str:
+    """The database's URL with any password replaced by ``***`` (for printing)."""
+    return mask_password(database.url)
+
+
 @contextmanager
 def postgres_server(explicit_url: str | None) -> Iterator[ProvisionedDatabase]:
     """Yield a PostgreSQL server on which databases may be created and dropped, checked to accept connections.
@@ -65,7 +72,7 @@ def postgres_server(explicit_url: str | None) -> Iterator[ProvisionedDatabase]:
         except DatabaseUnavailableError as exc:
             raise NoDatabaseError(f"no PostgreSQL for the integration tests: {_one_line(str(exc))}") from exc
         except psycopg.OperationalError as exc:
-            source = f"{TEST_DATABASE_URL}={database.masked_url}" if explicit_url else database.kind.value
+            source = f"{TEST_DATABASE_URL}={masked_url(database)}" if explicit_url else database.kind.value
             raise NoDatabaseError(
                 f"no PostgreSQL for the integration tests: {source} refused a connection: {_one_line(str(exc))}"
             ) from exc
@@ -85,7 +92,7 @@ def benchmark_server() -> Iterator[str]:
     """
     explicit = os.environ.get(TEST_DATABASE_URL) or os.environ.get(DATABASE_URL)
     with provision_postgres(explicit) as database:
-        print(f"PostgreSQL for this benchmark: {database.kind.value} ({database.masked_url})")
+        print(f"PostgreSQL for this benchmark: {database.kind.value} ({masked_url(database)})")
         yield database.url
 
 

@@ -177,7 +177,7 @@ FUNCTIONS: Final = (
         package="sluice-consumer",
         packages=("sluice_shared", "sluice_consumer"),
         required=("sluice_shared", "sluice_consumer", "psycopg", "psycopg_binary", "psycopg_pool", "pydantic"),
-        forbidden=("sluice_ingest", "sluice_cli", "sluice_cdk"),
+        forbidden=("sluice_ingest", "sluice_cli", "sluice_local", "sluice_cdk"),
         prune=(
             *POWERTOOLS_UNUSED,
             Prune(
@@ -191,7 +191,15 @@ FUNCTIONS: Final = (
         package="sluice-ingest",
         packages=("sluice_shared", "sluice_ingest"),
         required=("sluice_shared", "sluice_ingest", "pydantic"),
-        forbidden=("sluice_consumer", "sluice_cli", "sluice_cdk", "psycopg", "psycopg_binary", "psycopg_pool"),
+        forbidden=(
+            "sluice_consumer",
+            "sluice_cli",
+            "sluice_local",
+            "sluice_cdk",
+            "psycopg",
+            "psycopg_binary",
+            "psycopg_pool",
+        ),
         prune=POWERTOOLS_UNUSED,
     ),
 )

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, nullcontext
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from contextlib import contextmanager, nullcontext, redirect_stdout
+from typing import TYPE_CHECKING, Any, Final, ParamSpec, TextIO, TypeVar
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import EphemeralMetrics, SchemaValidationError
@@ -29,6 +29,7 @@ __all__ = [
     "build_logger",
     "build_metrics",
     "get_tracer",
+    "output_to",
     "publish_metrics",
     "publish_now",
     "redact",
@@ -40,6 +41,7 @@ METRICS_NAMESPACE: Final = "Sluice"
 REDACTED: Final = "***"
 
 _R = TypeVar("_R")
+_P = ParamSpec("_P")
 
 
 def build_logger(service: str) -> Logger:
@@ -92,6 +94,28 @@ def _flush(metrics: EphemeralMetrics, logger: Logger) -> None:
 
 
 @functools.cache
+def output_to(handler: Callable[_P, _R], *, logger: Logger, stream: TextIO) -> Callable[_P, _R]:
+    """``handler``, whose log lines (on ``logger``) and printed EMF metrics go to ``stream`` while it runs.
+
+    Powertools binds its log handler to stdout when the logger is built, and metrics are printed: a caller that
+    keeps stdout for its own output (``sluice consume`` prints the response there) moves both. Not for concurrent
+    invocations: stdout is the whole process's.
+    """
+
+    @functools.wraps(handler)
+    def invoke(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        log_handler: Any = logger.registered_handler
+        # Swapped without setStream(), which would flush the previous stream (possibly closed by now).
+        previous, log_handler.stream = log_handler.stream, stream
+        try:
+            with redirect_stdout(stream):
+                return handler(*args, **kwargs)
+        finally:
+            log_handler.stream = previous
+
+    return invoke
+
+
 def get_tracer(service: str) -> Tracer:
     """The Powertools tracer for ``service``, created (and imported) on first call only."""
     from aws_lambda_powertools import Tracer  # noqa: PLC0415 - ~300 ms, only when tracing is on

@@ -8,8 +8,8 @@ import psycopg
 import pytest
 
 from sluice_cli.app import main
+from sluice_cli.context import LocalContext
 from sluice_consumer import migrate, runtime
-from sluice_consumer.context import LocalContext
 from sluice_consumer.migration_files import APP_VERSION_BASE
 from sluice_consumer.migrations import MigrationChecksumError, apply_migrations
 from sluice_consumer.settings import ConsumerSettings

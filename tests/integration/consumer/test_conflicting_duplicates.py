@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from sluice_consumer.context import LocalContext
+from sluice_cli.context import LocalContext
 from sluice_consumer.handler import lambda_handler
 from tests.integration.consumer.conftest import dead_letters
 from tests.support.factories import event_body, event_dict

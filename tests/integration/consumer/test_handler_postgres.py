@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 import pytest
 
-from sluice_consumer.context import LocalContext
+from sluice_cli.context import LocalContext
 from sluice_consumer.handler import lambda_handler
 from sluice_consumer.repository import COUNT_EVENTS, SELECT_EVENT
 from sluice_shared.dead_letter import DeadLetterReason

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 import pytest
 
+from sluice_cli.context import LocalContext
 from sluice_consumer import migrate, runtime
-from sluice_consumer.context import LocalContext
 from sluice_consumer.migration_files import available_migrations
 from sluice_consumer.migrations import MigrationChecksumError, apply_migrations
 from sluice_consumer.settings import ConsumerSettings

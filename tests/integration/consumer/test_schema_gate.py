@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 import pytest
 
+from sluice_cli.context import LocalContext
 from sluice_consumer import runtime
-from sluice_consumer.context import LocalContext
 from sluice_consumer.handler import lambda_handler
 from sluice_consumer.migration_files import shipped_versions
 from sluice_consumer.migrations import apply_migrations

@@ -46,8 +46,8 @@ from hypothesis import strategies as st
 from psycopg import sql
 from pydantic import SecretStr
 
+from sluice_cli.context import LocalContext
 from sluice_consumer import runtime
-from sluice_consumer.context import LocalContext
 from sluice_consumer.handler import lambda_handler
 from sluice_consumer.migrations import apply_migrations
 from sluice_consumer.roles import configure_writer_login, writer_conninfo

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 import pytest
 
+from sluice_cli.context import LocalContext
 from sluice_consumer import runtime
-from sluice_consumer.context import LocalContext
 from sluice_consumer.handler import lambda_handler
 from sluice_consumer.settings import ConsumerSettings
 from sluice_shared.errors import ConfigurationError

@@ -16,7 +16,7 @@ import pytest
 from psycopg import errors as pg_errors
 from psycopg import sql
 
-from sluice_consumer.context import LocalContext
+from sluice_cli.context import LocalContext
 from sluice_consumer.handler import lambda_handler
 from sluice_consumer.migration_files import available_migrations
 from sluice_consumer.repository import COUNT_EVENTS, CREATE_MIGRATIONS_TABLE

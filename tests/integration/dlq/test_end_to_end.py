@@ -10,8 +10,8 @@ import psycopg
 from pydantic import SecretStr
 
 from sluice_cli.app import main
-from sluice_cli.local.handlers import deadline_margin_ms
-from sluice_cli.local.pipeline import LocalPipeline
+from sluice_local.handlers import deadline_margin_ms
+from sluice_local.pipeline import LocalPipeline
 from sluice_shared import environment as env
 from sluice_shared.topology import QueueTopology
 from tests.support.factories import event_dict

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 import pytest
 
-from sluice_cli.local.pipeline import LocalPipeline, PipelineConfig
+from sluice_local.pipeline import LocalPipeline, PipelineConfig
 from sluice_shared.topology import QueueTopology
 
 if TYPE_CHECKING:

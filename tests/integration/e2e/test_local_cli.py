@@ -20,12 +20,9 @@ from typing import TYPE_CHECKING
 import psycopg
 import pytest
 
-from sluice_cli.local.postgres import (
-    DatabaseKind,
-    docker_reachable,
-    find_postgres_binaries,
-    remove_orphaned_containers,
-)
+from sluice_local.cluster import find_postgres_binaries
+from sluice_local.container import docker_reachable, remove_orphaned_containers
+from sluice_local.database import DatabaseKind
 from sluice_shared import environment as env
 from tests.support.factories import event_dict
 

@@ -9,18 +9,19 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from sluice_cli.local.queue import QueueDepth
 from sluice_ingest.logic import EVENTS_PATH
+from sluice_local.queue import QueueDepth
 from sluice_shared.dead_letter import DeadLetterReason
 from tests.integration.e2e.conftest import E2E_FIFO_TOPOLOGY, drain, receive_all, rows
 from tests.support.factories import event_body, event_dict
+from tests.support.local import dlq_depth
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from mypy_boto3_sqs.type_defs import MessageTypeDef
 
-    from sluice_cli.local.event_source import MessageQueue
+    from sluice_local.event_source import MessageQueue
 
 
 def send_bodies(pipeline, bodies: Sequence[str], **extra: Any) -> list[str]:
@@ -92,7 +93,7 @@ def test_events_posted_over_http_are_stored_and_invalid_ones_refused_at_the_door
     assert stored == sorted(
         [(e["event_id"], e["event_type"], e["source"], e["payload"]) for e in good], key=lambda row: row[1]
     )
-    assert pipeline.dlq_depth() == QueueDepth(visible=0, in_flight=0)
+    assert dlq_depth(pipeline) == QueueDepth(visible=0, in_flight=0)
 
 
 def test_a_duplicate_event_is_stored_once(start_pipeline):
@@ -109,7 +110,7 @@ def test_a_duplicate_event_is_stored_once(start_pipeline):
     assert (first, second) == (202, 202)
     assert rows(pipeline, "SELECT event_id::text FROM events") == [(event["event_id"],)]
     assert pipeline.event_source.stats.deleted == 2
-    assert pipeline.dlq_depth() == QueueDepth(visible=0, in_flight=0)
+    assert dlq_depth(pipeline) == QueueDepth(visible=0, in_flight=0)
 
 
 class DiesBeforeFirstDelete:
@@ -160,7 +161,7 @@ def test_a_consumer_killed_between_commit_and_delete_is_redelivered_and_stored_o
     assert crash[0].receive_counts[body] == ["1", "2"]
     assert len(crash[0].dropped) == 1
     assert rows(pipeline, "SELECT event_id::text, receive_count FROM events") == [(json.loads(body)["event_id"], 1)]
-    assert pipeline.dlq_depth() == QueueDepth(visible=0, in_flight=0)
+    assert dlq_depth(pipeline) == QueueDepth(visible=0, in_flight=0)
 
 
 def test_a_fifo_queue_keeps_per_group_order(start_pipeline):

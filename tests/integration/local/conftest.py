@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from sluice_cli.local.event_source import EventSource, PollerConfig
-from sluice_cli.local.queue import SqsQueue
-from sluice_cli.local.queues import create_queues
+from sluice_local.event_source import EventSource, PollerConfig
+from sluice_local.queue import SqsQueue
+from sluice_local.queues import create_queues
 from sluice_shared.topology import QueueTopology
 
 if TYPE_CHECKING:
@@ -16,8 +16,8 @@ if TYPE_CHECKING:
 
     from mypy_boto3_sqs import SQSClient
 
-    from sluice_cli.local.event_source import Handler
-    from sluice_cli.local.queues import LocalQueues
+    from sluice_local.event_source import Handler
+    from sluice_local.queues import LocalQueues
 
 # A 1 s consumer timeout without a batching window: a 6 s visibility timeout, so redelivery is quick.
 TEST_TOPOLOGY = QueueTopology(consumer_timeout_seconds=1, batch_size=10, batching_window_seconds=0).validate()

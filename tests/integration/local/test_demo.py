@@ -7,8 +7,8 @@ from collections import Counter
 
 import pytest
 
-from sluice_cli.local.demo import DemoPlan, run_demo
-from sluice_cli.local.pipeline import LocalPipeline, PipelineConfig
+from sluice_local.demo import DemoPlan, run_demo
+from sluice_local.pipeline import LocalPipeline, PipelineConfig
 from sluice_shared.catalog import CATALOG_MIGRATIONS, CATALOG_REGISTRY
 from sluice_shared.topology import QueueTopology
 from tests.support.factories import event_dict

@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from aws_lambda_powertools.utilities.parser.models import SqsModel
 
-from sluice_cli.local.event_source import EventSource
-from sluice_cli.local.queue import QueueDepth, SqsQueue
-from sluice_cli.local.queues import create_queues
+from sluice_local.event_source import EventSource
+from sluice_local.queue import QueueDepth, SqsQueue
+from sluice_local.queues import create_queues
 from sluice_shared.topology import QueueTopology
+from tests.support.local import poll_once
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -26,8 +27,8 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef, SendMessageBatchRequestEntryTypeDef
 
-    from sluice_cli.local.event_source import BatchReport
-    from sluice_cli.local.queues import LocalQueues
+    from sluice_local.batch_stats import BatchReport
+    from sluice_local.queues import LocalQueues
 
 WAIT_LIMIT_SECONDS = 60  # how long a test waits for SQS to redeliver before it gives up
 
@@ -60,7 +61,7 @@ def poll_until_batch(source: EventSource) -> BatchReport:
     """Poll on this thread until a batch is handled (redelivery takes one visibility timeout)."""
     deadline = time.monotonic() + WAIT_LIMIT_SECONDS
     while time.monotonic() < deadline:
-        report = source.poll_once()
+        report = poll_once(source)
         if report is not None:
             return report
     raise AssertionError(f"no batch within {WAIT_LIMIT_SECONDS} s")
@@ -79,7 +80,7 @@ def test_complete_success_deletes_every_message(sqs_client, queues, event_source
     send(sqs_client, queues.queue_url, 3)
     source = event_source_for(lambda *_: response)
 
-    report = source.poll_once()
+    report = poll_once(source)
 
     assert report is not None
     assert len(report.verdict.succeeded) == 3
@@ -100,7 +101,7 @@ def test_listed_failures_stay_and_are_redelivered_after_the_visibility_timeout(
     source = event_source_for(handler)
 
     # when
-    first = source.poll_once()
+    first = poll_once(source)
 
     # then only the failed one is left, invisible until the visibility timeout expires
     assert first is not None
@@ -108,7 +109,7 @@ def test_listed_failures_stay_and_are_redelivered_after_the_visibility_timeout(
     assert depth(sqs_client, queues) == QueueDepth(visible=0, in_flight=1)
     redelivered: list[dict[str, Any]] = []
     source.handler = lambda event, _context: redelivered.extend(event["Records"])
-    assert source.poll_once() is None  # a whole long poll: still hidden
+    assert poll_once(source) is None  # a whole long poll: still hidden
     sqs_clock.advance(queues.topology.effective_visibility_timeout_seconds)  # instead of waiting it out
     poll_until_batch(source)
     assert [(r["body"], r["attributes"]["ApproximateReceiveCount"]) for r in redelivered] == [(failing_body, "2")]
@@ -154,7 +155,7 @@ def test_whole_batch_fails_and_nothing_is_deleted(sqs_client, queues, event_sour
     send(sqs_client, queues.queue_url, 3)
     source = event_source_for(handler)
 
-    report = source.poll_once()
+    report = poll_once(source)
 
     assert report is not None
     assert report.verdict.batch_error == reason
@@ -173,7 +174,7 @@ def test_a_handler_running_past_the_function_timeout_fails_the_batch(sqs_client,
         time.sleep(0.05)
         return {"batchItemFailures": []}
 
-    report = event_source_for(slow).poll_once()
+    report = poll_once(event_source_for(slow))
 
     assert report is not None
     assert report.verdict.batch_error == "function timed out after 1 s"
@@ -202,7 +203,7 @@ def test_a_message_failing_max_receive_count_times_moves_to_the_dlq(sqs_client, 
     deadline = time.monotonic() + WAIT_LIMIT_SECONDS
     dead: list[dict[str, Any]] = []
     while not dead and time.monotonic() < deadline:
-        source.poll_once()
+        poll_once(source)
         dead = sqs_client.receive_message(QueueUrl=queues.dlq_url, WaitTimeSeconds=1).get("Messages", [])
     assert receive_counts == ["1", "2", "3", "4", "5"]
     assert [m["Body"] for m in dead] == [body]
@@ -218,7 +219,7 @@ def test_records_have_the_lambda_sqs_event_shape(sqs_client, queues, event_sourc
     events: list[dict[str, Any]] = []
     source = event_source_for(lambda event, _context: events.append(event))
 
-    source.poll_once()
+    poll_once(source)
 
     [record] = events[0]["Records"]
     assert set(record) == {
@@ -270,7 +271,7 @@ def test_fifo_records_carry_group_deduplication_and_sequence(sqs_client, unique_
         SqsQueue(fifo.queue_url, client=sqs_client), lambda event, _context: events.append(event), None
     )
 
-    source.poll_once()
+    poll_once(source)
 
     records = events[0]["Records"]
     assert [r["attributes"]["MessageGroupId"] for r in records] == ["customer-1", "customer-1"]
@@ -288,7 +289,7 @@ def test_the_batching_window_gathers_more_than_one_receive(sqs_client, queues, e
         lambda event, _context: sizes.append(len(event["Records"])), batch_size=25, batching_window_seconds=1
     )
 
-    source.poll_once()
+    poll_once(source)
 
     assert sizes == [25]
 

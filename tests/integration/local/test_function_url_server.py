@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from sluice_cli.local.function_url import FUNCTION_URL_MAX_REQUEST_BYTES, FunctionUrlServer
+from sluice_local.function_url import FUNCTION_URL_MAX_REQUEST_BYTES, FunctionUrlServer
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

@@ -7,7 +7,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from sluice_cli.local.postgres import DatabaseKind, ThrowawayCluster, find_postgres_binaries, provision_postgres
+from sluice_local.cluster import ThrowawayCluster, find_postgres_binaries
+from sluice_local.database import DatabaseKind
+from sluice_local.postgres import provision_postgres
 
 
 @pytest.fixture

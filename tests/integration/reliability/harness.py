@@ -1,6 +1,6 @@
 """The fault suite's harness: the real pipeline, the real consumer behind the test proxy, and the reconciliation.
 
-Each fault test runs a :class:`~sluice_cli.local.LocalPipeline` (embedded moto SQS, the event source that
+Each fault test runs a :class:`~sluice_local.LocalPipeline` (embedded moto SQS, the event source that
 behaves like Lambda's poller, the real ingest function over HTTP) whose consumer is :class:`ConsumerUnderTest`:
 the real ``sluice_consumer.handler.lambda_handler``, configured on its first invocation (the DLQ URL exists only
 once the pipeline runs), with its database traffic routed through :class:`~tests.support.pgproxy.PgProxy` and
@@ -36,10 +36,10 @@ from sluice_shared.topology import QueueTopology
 from tests.support.factories import event_dict
 
 if TYPE_CHECKING:
-    from sluice_cli.local.pipeline import LocalPipeline
     from sluice_consumer.dead_letters import MessageSender
     from sluice_consumer.logic import EventStore
     from sluice_consumer.settings import ConsumerSettings
+    from sluice_local.pipeline import LocalPipeline
 
 __all__ = [
     "FAULT_TOPOLOGY",

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import psycopg
 
-from sluice_consumer.context import LocalContext
+from sluice_cli.context import LocalContext
 from sluice_consumer.handler import lambda_handler
 from sluice_shared.contract import parse_message
 from sluice_shared.errors import InvalidMessageError

@@ -29,11 +29,11 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict
 from pydantic import SecretStr
 
-from sluice_cli.local.handlers import deadline_margin_ms
-from sluice_cli.local.pipeline import LocalPipeline, PipelineConfig
 from sluice_consumer import runtime
 from sluice_consumer.database import SecretCredentials
 from sluice_consumer.settings import ConsumerSettings, SslMode
+from sluice_local.handlers import deadline_margin_ms
+from sluice_local.pipeline import LocalPipeline, PipelineConfig
 from sluice_shared.aws import sqs_client
 from sluice_shared.dead_letter import DeadLetterReason
 from sluice_shared.registry import UnknownEventTypePolicy
@@ -49,6 +49,7 @@ from tests.integration.reliability.harness import (
     send_known,
 )
 from tests.support.factories import event_dict
+from tests.support.local import dlq_depth
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -467,7 +468,7 @@ def _sluice(pipeline: LocalPipeline, prefix: list[str]) -> subprocess.CompletedP
 
 
 def _dlq_depth(pipeline: LocalPipeline) -> int:
-    depth = pipeline.dlq_depth()
+    depth = dlq_depth(pipeline)
     return depth.visible + depth.in_flight
 
 

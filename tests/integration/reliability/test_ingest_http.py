@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 import psycopg
 import pytest
 
-from sluice_cli.local.pipeline import LocalPipeline, PipelineConfig
+from sluice_local.pipeline import LocalPipeline, PipelineConfig
 from sluice_shared.contract import MAX_BODY_BYTES, parse_message
 from tests.integration.reliability.harness import FAULT_TOPOLOGY, read_dlq
 from tests.support.hostile_json import SQL_LOOKING

@@ -21,8 +21,8 @@ import psycopg
 import pytest
 from pydantic import SecretStr
 
+from sluice_cli.context import LocalContext
 from sluice_consumer import runtime
-from sluice_consumer.context import LocalContext
 from sluice_consumer.handler import lambda_handler
 from sluice_consumer.repository import (
     COPY_EVENTS_BINARY,

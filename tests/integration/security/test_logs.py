@@ -21,9 +21,9 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict
 from pydantic import AfterValidator, BaseModel
 
+from sluice_cli.context import LocalContext
 from sluice_cli.generate import generate_events
 from sluice_consumer import runtime
-from sluice_consumer.context import LocalContext
 from sluice_consumer.handler import lambda_handler
 from sluice_consumer.settings import ConsumerSettings, SslMode
 from sluice_consumer.telemetry import SERVICE as CONSUMER_SERVICE

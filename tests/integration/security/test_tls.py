@@ -28,13 +28,13 @@ from cryptography.x509.oid import NameOID
 from psycopg import sql
 from pydantic import SecretStr
 
-from sluice_cli.local.postgres import ThrowawayCluster, find_postgres_binaries
+from sluice_cli.context import LocalContext
 from sluice_consumer import runtime
-from sluice_consumer.context import LocalContext
 from sluice_consumer.database import AMAZON_ROOT_CA_BUNDLE
 from sluice_consumer.handler import lambda_handler
 from sluice_consumer.migrations import apply_migrations
 from sluice_consumer.settings import ConsumerSettings, SslMode
+from sluice_local.cluster import ThrowawayCluster, find_postgres_binaries
 from tests.support.factories import event_body
 from tests.unit.consumer.sqs_events import sqs_event
 

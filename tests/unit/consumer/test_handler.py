@@ -8,9 +8,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from sluice_consumer import runtime
-from sluice_consumer.context import LocalContext
-from sluice_consumer.handler import lambda_handler, logger
+from sluice_cli.context import LocalContext
+from sluice_consumer.in_process import in_process
 from sluice_consumer.records import InvalidEventError
 from sluice_consumer.settings import ConsumerSettings
 from tests.support.factories import event_body, event_dict
@@ -19,6 +18,8 @@ from tests.unit.consumer.sqs_events import sqs_event
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    from sluice_consumer.in_process import ConsumerHandler
 
 
 @pytest.fixture
@@ -31,22 +32,17 @@ def sink() -> FakeDeadLetterSink:
     return FakeDeadLetterSink()
 
 
-@pytest.fixture(autouse=True)
-def _runtime(store: FakeEventStore, sink: FakeDeadLetterSink) -> Iterator[None]:
-    settings = ConsumerSettings(database_url="postgresql://unused@127.0.0.1/none")  # type: ignore[arg-type]
-    runtime.configure(settings, store=store, dead_letters=sink)
-    yield
-    runtime.configure(None)
+@pytest.fixture
+def output() -> io.StringIO:
+    """The handler's log lines and EMF metrics."""
+    return io.StringIO()
 
 
 @pytest.fixture
-def log_stream() -> Iterator[io.StringIO]:
-    """The handler's log output (Powertools bound its handler to the stdout of import time)."""
-    stream = io.StringIO()
-    handler = logger.registered_handler
-    previous, handler.stream = handler.stream, stream  # type: ignore[attr-defined]
-    yield stream
-    handler.stream = previous  # type: ignore[attr-defined]
+def lambda_handler(store: FakeEventStore, sink: FakeDeadLetterSink, output: io.StringIO) -> Iterator[ConsumerHandler]:
+    settings = ConsumerSettings(database_url="postgresql://unused@127.0.0.1/none")  # type: ignore[arg-type]
+    with in_process(settings, store=store, dead_letters=sink, output=output) as handler:
+        yield handler
 
 
 def json_lines(text: str) -> list[dict[str, object]]:
@@ -54,7 +50,7 @@ def json_lines(text: str) -> list[dict[str, object]]:
 
 
 def test_handler_returns_exactly_the_failed_message_ids(
-    store: FakeEventStore, sink: FakeDeadLetterSink, log_stream: io.StringIO, capsys: pytest.CaptureFixture[str]
+    store: FakeEventStore, sink: FakeDeadLetterSink, output: io.StringIO, lambda_handler: ConsumerHandler
 ) -> None:
     sink.refuse = {"m1"}
     body = event_body()
@@ -64,7 +60,7 @@ def test_handler_returns_exactly_the_failed_message_ids(
     assert response == {"batchItemFailures": [{"itemIdentifier": "m1"}]}
     assert len(store.rows) == 1
     assert sink.sent_ids == ["m3"]
-    [log] = [line for line in json_lines(log_stream.getvalue()) if line.get("message") == "batch consumed"]
+    [log] = [line for line in json_lines(output.getvalue()) if line.get("message") == "batch consumed"]
     assert {key: log[key] for key in ("received", "stored", "duplicates", "dead_lettered", "retried")} == {
         "received": 4,
         "stored": 1,
@@ -74,7 +70,7 @@ def test_handler_returns_exactly_the_failed_message_ids(
     }
     assert log["dead_letter_failures"] == 1
     assert "bad" not in json.dumps(log)  # bodies never reach the log
-    [emf] = [line for line in json_lines(capsys.readouterr().out) if "_aws" in line]
+    [emf] = [line for line in json_lines(output.getvalue()) if "_aws" in line]
     assert (emf["MessagesReceived"], emf["MessagesStored"], emf["MessagesRetried"]) == ([4.0], [1.0], [1.0])
     assert emf["MessagesDuplicate"] == [1.0]
     assert emf["MessagesDeadLettered"] == [1.0]
@@ -82,7 +78,7 @@ def test_handler_returns_exactly_the_failed_message_ids(
 
 
 def test_conflicting_duplicates_are_dead_lettered_counted_and_logged(
-    store: FakeEventStore, sink: FakeDeadLetterSink, log_stream: io.StringIO, capsys: pytest.CaptureFixture[str]
+    store: FakeEventStore, sink: FakeDeadLetterSink, output: io.StringIO, lambda_handler: ConsumerHandler
 ) -> None:
     # given an event, its exact twin and a twin reusing its id for another payload, in one batch
     event = event_dict()
@@ -92,14 +88,16 @@ def test_conflicting_duplicates_are_dead_lettered_counted_and_logged(
 
     assert response == {"batchItemFailures": []}
     assert sink.sent_ids == ["m2"]
-    [log] = [line for line in json_lines(log_stream.getvalue()) if line.get("message") == "batch consumed"]
+    [log] = [line for line in json_lines(output.getvalue()) if line.get("message") == "batch consumed"]
     assert (log["stored"], log["duplicates"], log["dead_lettered"], log["conflicting_duplicates"]) == (1, 1, 1, 1)
     assert log["dead_letter_codes"] == {"conflicting_duplicate": 1}
-    [emf] = [line for line in json_lines(capsys.readouterr().out) if "_aws" in line]
+    [emf] = [line for line in json_lines(output.getvalue()) if "_aws" in line]
     assert emf["ConflictingDuplicates"] == [1.0]
 
 
-def test_handler_reports_everything_failed_when_the_deadline_is_too_close(store: FakeEventStore) -> None:
+def test_handler_reports_everything_failed_when_the_deadline_is_too_close(
+    store: FakeEventStore, lambda_handler: ConsumerHandler
+) -> None:
     context = LocalContext(timeout_s=1.0)  # the default margin keeps 3 s free
 
     response = lambda_handler(sqs_event([event_body(), event_body()]), context)
@@ -109,8 +107,8 @@ def test_handler_reports_everything_failed_when_the_deadline_is_too_close(store:
 
 
 # The invocation fails before any metric exists: nothing is published, and nothing warns (warnings are errors).
-def test_handler_rejects_an_event_that_is_not_from_sqs(capsys: pytest.CaptureFixture[str]) -> None:
+def test_handler_rejects_an_event_that_is_not_from_sqs(output: io.StringIO, lambda_handler: ConsumerHandler) -> None:
     with pytest.raises(InvalidEventError):
         lambda_handler({"Records": [{"eventSource": "aws:s3"}]}, LocalContext())
 
-    assert [line for line in json_lines(capsys.readouterr().out) if "_aws" in line] == []
+    assert [line for line in json_lines(output.getvalue()) if "_aws" in line] == []

@@ -16,7 +16,7 @@ import typer
 from sluice_cli import consume, contract, db, push, sinks
 from sluice_cli.console import err, out
 from sluice_cli.dlq import app as dlq_app
-from sluice_cli.local import app as local_app
+from sluice_cli.local import add_local_commands
 from sluice_cli.plan.commands import plan as plan_command
 from sluice_shared.errors import PermanentError, SluiceError
 
@@ -43,7 +43,7 @@ app.add_typer(db.app, name="db")
 app.command("consume")(consume.consume)
 app.command("push")(push.push)
 app.command("plan")(plan_command)
-app.add_typer(local_app, name="local")
+add_local_commands(app)
 app.add_typer(sinks.app, name="sinks")
 
 _state = {"debug": False}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sys
-from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -20,8 +19,6 @@ from sluice_shared import environment as env
 from sluice_shared.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from sluice_consumer.settings import ConsumerSettings
 
 # The consumer (psycopg, its pool, its settings) is imported by the command that runs it: importing it here
@@ -53,21 +50,6 @@ def load_event_file(path: Path) -> dict[str, Any]:
     return event
 
 
-@contextmanager
-def _handler_output_to_stderr() -> Iterator[None]:
-    # Powertools bound its log handler to stdout at import time; metrics are printed. Keep stdout for the result.
-    from sluice_consumer.handler import logger  # noqa: PLC0415 - imports the handler only when consuming
-
-    handler: Any = logger.registered_handler
-    # Swapped without setStream(), which would flush the previous stream (possibly closed by now).
-    previous, handler.stream = handler.stream, sys.stderr
-    try:
-        with redirect_stdout(sys.stderr):
-            yield
-    finally:
-        handler.stream = previous
-
-
 def run_handler(event: dict[str, Any], settings: ConsumerSettings, *, timeout_s: float) -> dict[str, Any]:
     """Run the real consumer handler on ``event`` with ``settings``; return its response.
 
@@ -78,19 +60,12 @@ def run_handler(event: dict[str, Any], settings: ConsumerSettings, *, timeout_s:
         ConfigurationError: invalid settings or an event that is not an SQS event.
         DatabaseUnavailableError: the database cannot be reached.
     """
-    from sluice_consumer import runtime  # noqa: PLC0415 - see the module note
-    from sluice_consumer.context import LocalContext  # noqa: PLC0415
-    from sluice_consumer.handler import lambda_handler  # noqa: PLC0415
+    from sluice_cli.context import LocalContext  # noqa: PLC0415 - imports Powertools: see the module note
+    from sluice_consumer.in_process import in_process  # noqa: PLC0415 - see the module note
 
-    runtime.configure(settings)
-    try:
-        if event.get("Records"):
-            with runtime.get_database().connection():
-                pass
-        with _handler_output_to_stderr():
-            response: dict[str, Any] = dict(lambda_handler(event, LocalContext(timeout_s=timeout_s)))
-    finally:
-        runtime.configure(None)
+    # The handler's log line and metrics go to stderr: stdout is for its response.
+    with in_process(settings, output=sys.stderr, check_database=bool(event.get("Records"))) as handler:
+        response: dict[str, Any] = dict(handler(event, LocalContext(timeout_s=timeout_s)))
     return response
 
 

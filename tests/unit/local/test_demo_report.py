@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 from sluice_cli.app import main
-from sluice_cli.local import commands
-from sluice_cli.local.commands import STOPPED, _StopSignals
-from sluice_cli.local.demo import DemoReport, RequestOutcome, request_outcome
+from sluice_local import commands
+from sluice_local.commands import STOPPED, _StopSignals
+from sluice_local.demo import DemoReport
+from sluice_local.ingest_client import RequestOutcome, request_outcome
 
 
 def _answer(*statuses: str) -> bytes:

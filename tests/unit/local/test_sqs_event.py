@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from aws_lambda_powertools.utilities.parser.models import SqsModel
 
-from sluice_cli.local.sqs_event import BatchVerdict, lambda_event, lambda_record, settle_response
-from tests.unit.cli.local.fakes import QUEUE_ARN, REGION, sqs_message
+from sluice_local.sqs_event import BatchVerdict, lambda_event, lambda_record, settle_response
+from tests.unit.local.fakes import QUEUE_ARN, REGION, sqs_message
 
 IDS = ("m-1", "m-2", "m-3")
 

@@ -23,8 +23,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlsplit
 
-from sluice_cli.local.context import LocalLambdaContext
-from sluice_cli.local.sqs_server import LOOPBACK
+from sluice_cli.context import LocalContext
+from sluice_local.sqs_server import LOOPBACK
 from sluice_shared.errors import ConfigurationError
 
 __all__ = [
@@ -214,9 +214,7 @@ class FunctionUrlServer:
 
     def invoke(self, event: dict[str, Any]) -> HttpAnswer:
         """Call the handler with ``event`` and a fresh context; translate its answer (errors become 502)."""
-        context = LocalLambdaContext(
-            function_name=self.function_name, timeout_seconds=self.timeout_seconds, region=self.region
-        )
+        context = LocalContext(function_name=self.function_name, timeout_s=self.timeout_seconds, region=self.region)
         try:
             result = self.handler(event, context)
         except Exception:  # Lambda: a function error is a 502 from the Function URL

@@ -23,14 +23,15 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from sluice_cli.local.event_source import EventSource, PollerConfig
-from sluice_cli.local.function_url import FunctionUrlServer
-from sluice_cli.local.handlers import consumer_handler, ingest_handler
-from sluice_cli.local.postgres import DatabaseKind, mask_password, provision_postgres
-from sluice_cli.local.queue import QueueDepth, SqsQueue
-from sluice_cli.local.queues import LOCAL_TOPOLOGY, create_queues
-from sluice_cli.local.settings import LOCAL_REGION, client_environment, local_environment, metrics_disabled
-from sluice_cli.local.sqs_server import EmbeddedSqs
+from sluice_local.database import DatabaseKind, mask_password
+from sluice_local.event_source import EventSource, PollerConfig
+from sluice_local.function_url import FunctionUrlServer
+from sluice_local.handlers import consumer_handler, ingest_handler
+from sluice_local.postgres import provision_postgres
+from sluice_local.queue import QueueDepth, SqsQueue
+from sluice_local.queues import LOCAL_TOPOLOGY, create_queues
+from sluice_local.settings import LOCAL_REGION, client_environment, local_environment, metrics_disabled
+from sluice_local.sqs_server import EmbeddedSqs
 from sluice_shared import environment as env
 from sluice_shared.aws import sqs_client
 from sluice_shared.errors import SluiceError, TransientError
@@ -41,9 +42,9 @@ if TYPE_CHECKING:
 
     from mypy_boto3_sqs import SQSClient
 
-    from sluice_cli.local.event_source import Handler, MessageQueue
-    from sluice_cli.local.postgres import ProvisionedDatabase
-    from sluice_cli.local.queues import LocalQueues
+    from sluice_local.database import ProvisionedDatabase
+    from sluice_local.event_source import Handler, MessageQueue
+    from sluice_local.queues import LocalQueues
     from sluice_shared.topology import QueueTopology
 
 __all__ = [
@@ -298,10 +299,6 @@ class LocalPipeline:
     def depth(self) -> QueueDepth:
         """The source queue's approximate counts."""
         return SqsQueue(self.queue_url, client=self.sqs).depth()
-
-    def dlq_depth(self) -> QueueDepth:
-        """The dead-letter queue's approximate counts."""
-        return SqsQueue(self.dlq_url, client=self.sqs).depth()
 
     def check_healthy(self) -> None:
         """Raise when the event source stopped on an unexpected error.

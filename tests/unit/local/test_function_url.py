@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from aws_lambda_powertools.utilities.parser.models import LambdaFunctionUrlModel
 
-from sluice_cli.local.function_url import HttpAnswer, function_url_event, http_answer
+from sluice_local.function_url import HttpAnswer, function_url_event, http_answer
 
 NOW = datetime(2026, 11, 26, 12, 30, 5, tzinfo=UTC)
 

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from sluice_cli.local.commands import app
-from sluice_cli.local.pipeline import LocalPipeline, PipelineConfig, PipelineFailedError, PipelineNotDrainedError
+from sluice_local.commands import app
+from sluice_local.pipeline import LocalPipeline, PipelineConfig, PipelineFailedError, PipelineNotDrainedError
 
 __all__ = ["LocalPipeline", "PipelineConfig", "PipelineFailedError", "PipelineNotDrainedError", "app"]

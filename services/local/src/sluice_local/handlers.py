@@ -1,11 +1,11 @@
 """The real consumer and ingest handlers, configured in-process for one local pipeline.
 
-Each handler gets its settings through its unit's ``runtime.configure`` (never through ``os.environ``) and
-its SQS client explicitly where the unit allows it. Calls are serialized per handler: the pipeline's process
-is one Lambda execution environment per function, and Lambda never runs two invocations in one environment
-at once (module-level Powertools state and the cached one-connection pool assume it). Each function's metrics
-are its own (``sluice_shared.observability.build_metrics``), so one handler's invocation never touches the
-other's.
+Each function runs through its public in-process entry (``sluice_consumer.in_process``,
+``sluice_ingest.in_process``): its settings are given, never read from ``os.environ``, and so is its SQS
+client. Calls are serialized per handler: the pipeline's process is one Lambda execution environment per
+function, and Lambda never runs two invocations in one environment at once (module-level Powertools state and
+the cached one-connection pool assume it). Each function's metrics are its own
+(``sluice_shared.observability.build_metrics``), so one handler's invocation never touches the other's.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pydantic import SecretStr
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
-    from sluice_cli.local.event_source import Handler
+    from sluice_local.event_source import Handler
     from sluice_shared.topology import QueueTopology
 
 __all__ = ["consumer_handler", "deadline_margin_ms", "ingest_handler", "serialized"]
@@ -59,9 +59,8 @@ def consumer_handler(
     payload_registry: str | None = None,
 ) -> Iterator[Handler]:
     """Configure the consumer for this pipeline and yield its Lambda handler; reset the consumer on exit."""
-    from sluice_consumer import runtime  # noqa: PLC0415 - psycopg, pool and Powertools load only when used
-    from sluice_consumer.dead_letters import SqsDeadLetterSink  # noqa: PLC0415
-    from sluice_consumer.handler import lambda_handler  # noqa: PLC0415
+    from sluice_consumer.dead_letters import SqsDeadLetterSink  # noqa: PLC0415 - psycopg, pool, Powertools load
+    from sluice_consumer.in_process import in_process  # noqa: PLC0415 - only when used
     from sluice_consumer.settings import ConsumerSettings  # noqa: PLC0415
     from sluice_shared.sqs import BatchSender  # noqa: PLC0415
 
@@ -71,26 +70,19 @@ def consumer_handler(
     if payload_registry:  # else whatever the environment says (SLUICE_PAYLOAD_REGISTRY), as in a deployed function
         settings = settings.model_copy(update={"payload_registry": payload_registry})
     sink = SqsDeadLetterSink(dlq_url, sender=BatchSender(dlq_url, client=client))
-    runtime.configure(settings, dead_letters=sink)
-    try:
-        yield serialized(lambda_handler)
-    finally:
-        runtime.configure(None)  # closes the pool
+    with in_process(settings, dead_letters=sink) as handler:  # closes the pool on exit
+        yield serialized(handler)
 
 
 @contextmanager
 def ingest_handler(*, queue_url: str, client: SQSClient, payload_registry: str | None = None) -> Iterator[Handler]:
     """Configure the ingest function for this pipeline and yield its Lambda handler; reset it on exit."""
-    from sluice_ingest import runtime  # noqa: PLC0415 - Powertools loads only when used
-    from sluice_ingest.handler import lambda_handler  # noqa: PLC0415
+    from sluice_ingest.in_process import in_process  # noqa: PLC0415 - Powertools loads only when used
     from sluice_ingest.settings import IngestSettings  # noqa: PLC0415
     from sluice_shared.sqs import BatchSender  # noqa: PLC0415
 
     settings = IngestSettings(queue_url=queue_url)
     if payload_registry:  # see consumer_handler
         settings = settings.model_copy(update={"payload_registry": payload_registry})
-    runtime.configure(settings, sender=BatchSender(queue_url, client=client))
-    try:
-        yield serialized(lambda_handler)
-    finally:
-        runtime.configure(None)
+    with in_process(settings, sender=BatchSender(queue_url, client=client)) as handler:
+        yield serialized(handler)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
-from sluice_cli.local.repository import SELECT_CATALOG_EVENTS, SELECT_ORDERS, SELECT_PAYMENTS
+from sluice_local.repository import SELECT_CATALOG_EVENTS, SELECT_ORDERS, SELECT_PAYMENTS
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

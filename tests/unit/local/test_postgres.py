@@ -9,15 +9,9 @@ from contextlib import contextmanager
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from sluice_cli.local.postgres import (
-    NO_DATABASE_MESSAGE,
-    DatabaseKind,
-    NoDatabaseError,
-    ProvisionedDatabase,
-    docker_listening,
-    mask_password,
-    provision_postgres,
-)
+from sluice_local.container import docker_listening
+from sluice_local.database import DatabaseKind, ProvisionedDatabase, mask_password
+from sluice_local.postgres import NO_DATABASE_MESSAGE, NoDatabaseError, provision_postgres
 
 
 def _unexpected():
@@ -42,7 +36,7 @@ def test_a_reachable_docker_engine_runs_a_container_and_stops_it():
         None, docker_available=lambda: True, find_binaries=_unexpected, start_container=container
     ) as db:
         assert (db.kind, db.where) == (DatabaseKind.CONTAINER, "container c1")
-        assert db.masked_url == "postgresql://test:***@localhost:32768/test"
+        assert mask_password(db.url) == "postgresql://test:***@localhost:32768/test"
         assert events == ["started"]
     assert events == ["started", "stopped"]
 

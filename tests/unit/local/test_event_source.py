@@ -9,14 +9,15 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from sluice_cli.local.event_source import EventSource, PollerConfig
-from sluice_cli.local.sqs_event import BatchVerdict, lambda_record
+from sluice_local.event_source import EventSource, PollerConfig
+from sluice_local.sqs_event import BatchVerdict, lambda_record
 from sluice_shared.errors import QueueUnavailableError
 from sluice_shared.topology import QueueTopology
-from tests.unit.cli.local.fakes import QUEUE_ARN, REGION, FakeQueue, ManualClock, sqs_message
+from tests.support.local import poll_once
+from tests.unit.local.fakes import QUEUE_ARN, REGION, FakeQueue, ManualClock, sqs_message
 
 if TYPE_CHECKING:
-    from sluice_cli.local.context import LocalLambdaContext
+    from sluice_cli.context import LocalContext
 
 
 def ids(messages):
@@ -31,7 +32,7 @@ def test_window_zero_invokes_with_what_one_receive_returned():
     source = EventSource(queue, lambda event, _: seen.append(event), PollerConfig(batch_size=10, poll_wait_seconds=20))
 
     # when
-    report = source.poll_once()
+    report = poll_once(source)
 
     # then
     assert report is not None
@@ -46,7 +47,7 @@ def test_batching_window_gathers_up_to_the_batch_size_ten_messages_a_call():
     seen = []
     config = PollerConfig(batch_size=21, batching_window_seconds=5, poll_wait_seconds=20)
 
-    EventSource(queue, lambda event, _: seen.append(event), config, clock=ManualClock()).poll_once()
+    poll_once(EventSource(queue, lambda event, _: seen.append(event), config, clock=ManualClock()))
 
     assert [len(event["Records"]) for event in seen] == [21]
     assert queue.receives == [(10, 20), (10, 5), (1, 5)]
@@ -59,7 +60,7 @@ def test_batching_window_closes_on_time_with_a_partial_batch():
     seen = []
     config = PollerConfig(batch_size=100, batching_window_seconds=2, poll_wait_seconds=20)
 
-    EventSource(queue, lambda event, _: seen.append(event), config, clock=clock).poll_once()
+    poll_once(EventSource(queue, lambda event, _: seen.append(event), config, clock=clock))
 
     # one receive got 4, one empty long poll used the rest of the 2 s window, then the batch went out
     assert [len(event["Records"]) for event in seen] == [4]
@@ -70,7 +71,7 @@ def test_nothing_received_invokes_nothing():
     queue = FakeQueue()
     calls = []
 
-    report = EventSource(queue, lambda *args: calls.append(args)).poll_once()
+    report = poll_once(EventSource(queue, lambda *args: calls.append(args)))
 
     assert report is None
     assert calls == []
@@ -83,7 +84,7 @@ def test_only_messages_reported_as_succeeded_are_deleted():
     def handler(event, context):
         return {"batchItemFailures": [{"itemIdentifier": event["Records"][1]["messageId"]}]}
 
-    report = EventSource(queue, handler).poll_once()
+    report = poll_once(EventSource(queue, handler))
 
     assert report is not None
     assert queue.deleted == [messages[0]["MessageId"], messages[2]["MessageId"]]
@@ -98,7 +99,7 @@ def test_handler_exception_fails_the_whole_batch_and_deletes_nothing():
         raise RuntimeError("boom")
 
     source = EventSource(queue, handler)
-    report = source.poll_once()
+    report = poll_once(source)
 
     assert queue.deleted == []
     assert report is not None
@@ -112,7 +113,7 @@ def test_invalid_response_deletes_nothing():
     messages = [sqs_message()]
     queue = FakeQueue(script=[messages])
 
-    EventSource(queue, lambda *_: {"batchItemFailures": [{"itemIdentifier": "unknown"}]}).poll_once()
+    poll_once(EventSource(queue, lambda *_: {"batchItemFailures": [{"itemIdentifier": "unknown"}]}))
 
     assert queue.deleted == []
 
@@ -126,7 +127,7 @@ def test_a_handler_overrunning_its_timeout_fails_the_whole_batch():
         clock.advance(31)
         return {"batchItemFailures": []}
 
-    report = EventSource(queue, slow_handler, PollerConfig(function_timeout_seconds=30), clock=clock).poll_once()
+    report = poll_once(EventSource(queue, slow_handler, PollerConfig(function_timeout_seconds=30), clock=clock))
 
     assert queue.deleted == []
     assert report is not None
@@ -138,14 +139,14 @@ def test_context_counts_down_from_the_function_timeout():
     queue = FakeQueue(script=[[sqs_message()]])
     remaining = []
 
-    def handler(event, context: LocalLambdaContext):
+    def handler(event, context: LocalContext):
         remaining.append(context.get_remaining_time_in_millis())
         clock.advance(2.5)
         remaining.append(context.get_remaining_time_in_millis())
         assert context.function_name == "sluice-consumer"
         assert context.invoked_function_arn == "arn:aws:lambda:us-east-1:000000000000:function:sluice-consumer"
 
-    EventSource(queue, handler, PollerConfig(function_timeout_seconds=10), clock=clock).poll_once()
+    poll_once(EventSource(queue, handler, PollerConfig(function_timeout_seconds=10), clock=clock))
 
     assert remaining == [10_000, 7_500]
 
@@ -158,8 +159,8 @@ def test_records_over_the_payload_limit_wait_for_the_next_batch():
     config = PollerConfig(batch_size=10, max_payload_bytes=2 * record_size + 10)
     source = EventSource(queue, lambda event, _: seen.append([r["messageId"] for r in event["Records"]]), config)
 
-    source.poll_once()
-    source.poll_once()
+    poll_once(source)
+    poll_once(source)
 
     assert seen == [ids(messages[:2]), ids(messages[2:])]
     assert queue.deleted == ids(messages)
@@ -171,7 +172,7 @@ def test_stop_releases_messages_received_but_never_invoked():
     calls = []
     source = EventSource(queue, lambda *args: calls.append(args), PollerConfig(max_payload_bytes=1))
 
-    source.poll_once()  # the payload limit leaves two records carried over
+    poll_once(source)  # the payload limit leaves two records carried over
     source.stop(timeout=1)
 
     assert len(calls) == 1
@@ -190,8 +191,8 @@ def test_a_receive_error_mid_window_keeps_what_was_gathered():
     )
 
     with pytest.raises(QueueUnavailableError):
-        source.poll_once()
-    source.poll_once()
+        poll_once(source)
+    poll_once(source)
 
     assert seen == [2]
     assert queue.deleted == ids(messages)
@@ -201,7 +202,7 @@ def test_a_transient_delete_error_is_retried():
     messages = [sqs_message()]
     queue = FakeQueue(script=[messages], delete_errors=[QueueUnavailableError("blip")])
 
-    report = EventSource(queue, lambda *_: None).poll_once()
+    report = poll_once(EventSource(queue, lambda *_: None))
 
     assert queue.deleted == ids(messages)
     assert report is not None
@@ -213,7 +214,7 @@ def test_messages_sqs_would_not_delete_are_reported():
     queue = FakeQueue(script=[messages], refuse_delete={messages[0]["MessageId"]})
 
     source = EventSource(queue, lambda *_: None)
-    report = source.poll_once()
+    report = poll_once(source)
 
     assert report is not None
     assert report.not_deleted == (messages[0]["MessageId"],)
@@ -243,7 +244,7 @@ def test_time_inside_the_handler_is_counted_apart_from_polling_and_deleting():
     source = EventSource(queue, handler, PollerConfig(batch_size=10))
 
     # when
-    report = source.poll_once()
+    report = poll_once(source)
 
     # then: the handler's own time is reported, and the rate is records per second of it
     assert report is not None
@@ -265,7 +266,7 @@ def test_the_handler_rate_leaves_out_the_cold_first_invocation():
     source = EventSource(queue, handler, PollerConfig(batch_size=10))
 
     # when
-    reports = [report for _ in range(3) if (report := source.poll_once()) is not None]
+    reports = [report for _ in range(3) if (report := poll_once(source)) is not None]
 
     # then: the rate is the warm batches' records over the warm batches' handler time
     stats = source.stats

@@ -1,7 +1,7 @@
 """``sluice local``: run the whole pipeline on this machine (``up``) or show it working end to end (``demo``).
 
-Commands are thin: they build a :class:`~sluice_cli.local.pipeline.PipelineConfig` from options, run a
-:class:`~sluice_cli.local.pipeline.LocalPipeline` and print. SIGINT and SIGTERM stop it cleanly.
+Commands are thin: they build a :class:`~sluice_local.pipeline.PipelineConfig` from options, run a
+:class:`~sluice_local.pipeline.LocalPipeline` and print. SIGINT and SIGTERM stop it cleanly.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from sluice_cli.console import err, out
-from sluice_cli.local.demo import DemoPlan, DemoReport, run_demo
-from sluice_cli.local.pipeline import DEFAULT_QUEUE_NAME, LOCAL_POLL_WAIT_SECONDS, LocalPipeline, PipelineConfig
-from sluice_cli.local.postgres import DatabaseKind, mask_password
-from sluice_cli.local.queues import LOCAL_TOPOLOGY
-from sluice_cli.local.sink_reconcile import references_first
+from sluice_local.database import DatabaseKind, mask_password
+from sluice_local.demo import DemoPlan, DemoReport, run_demo
+from sluice_local.pipeline import DEFAULT_QUEUE_NAME, LOCAL_POLL_WAIT_SECONDS, LocalPipeline, PipelineConfig
+from sluice_local.queues import LOCAL_TOPOLOGY
+from sluice_local.sink_reconcile import references_first
 from sluice_shared import environment as env
 from sluice_shared.catalog import CATALOG_MIGRATIONS, CATALOG_REGISTRY
 from sluice_shared.roles import WRITER_ROLE

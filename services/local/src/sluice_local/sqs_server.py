@@ -2,7 +2,9 @@
 
 moto keeps its state in module globals, so every embedded server of one process shares the same queues:
 give queues unique names when several pipelines run in one process (tests do). moto is correct for redrive,
-visibility timeouts, long polling and FIFO, and slow with a backlog (../shared/FACTS.md): keep queues shallow.
+visibility timeouts, long polling and FIFO, but each call costs time in proportion to the queue's depth: with at
+most ~100 messages queued, 10,000 went through at ~170 msg/s, while a 2,000-message backlog drained at ~13 msg/s
+(measured against the moto server on the development machine). Keep queues shallow: consume while producing.
 """
 
 from __future__ import annotations
