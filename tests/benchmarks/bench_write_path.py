@@ -79,6 +79,7 @@ RESULTS_FORMAT: Final = "sluice-bench-write-path/1"
 DEFAULT_RESULTS: Final = Path(__file__).resolve().parents[2] / "build" / "bench" / "write_path.json"
 RESULTS_PAYLOAD: Final = "realistic"  # the payload whose figures go to the results file
 
+PAYLOAD: Final = json.dumps(PAYLOADS[RESULTS_PAYLOAD][1], separators=(",", ":"))  # what the results file describes
 COPY_TEXT: Final = """
 COPY events (event_id, event_type, source, occurred_at, schema_version, payload, sqs_message_id, receive_count)
 FROM STDIN
@@ -340,7 +341,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"results: {arguments.results} (sluice plan --bench-results {arguments.results})")
 
 
-def machine(server: str, postgresql: str, load_average: list[float]) -> dict[str, Any]:
+def machine(server: str, postgresql: str, load_average: list[float] | None = None) -> dict[str, Any]:
     """Where the figures were measured: the CPUs, the platform, the server (no credentials), the load."""
     cpu_model = next(
         (line.split(":", 1)[1].strip() for line in _cpuinfo().splitlines() if line.startswith(("model name", "Model"))),
@@ -355,7 +356,7 @@ def machine(server: str, postgresql: str, load_average: list[float]) -> dict[str
         "postgresql": postgresql,
         "psycopg": psycopg.__version__,
         "server": f"{address.get('host', 'local socket')}:{address.get('port', 5432)}",
-        "load_average": load_average,
+        "load_average": load_average if load_average is not None else [round(v, 2) for v in os.getloadavg()],
     }
 
 
@@ -386,13 +387,24 @@ def measure_all(server: str) -> dict[str, Any]:
     finally:
         databases.cleanup()
     print(f"\n(benchmark took {time.perf_counter() - started:.0f} s)\nend: {machine_load()}")
+    return results_document(
+        machine=machine(server, postgresql, load_average),
+        write_path=write_path[RESULTS_PAYLOAD],
+        handler=handler[RESULTS_PAYLOAD],
+    )
+
+
+def results_document(
+    *, machine: dict[str, Any], write_path: list[dict[str, Any]], handler: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The ``sluice-bench-write-path/1`` document ``sluice plan --bench-results`` reads (realistic payload)."""
     return {
         "format": RESULTS_FORMAT,
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine(server, postgresql, load_average),
-        "payload_bytes": len(payload_json(RESULTS_PAYLOAD)),
-        "write_path": write_path[RESULTS_PAYLOAD],
-        "handler": handler[RESULTS_PAYLOAD],
+        "machine": machine,
+        "payload_bytes": len(PAYLOAD),
+        "write_path": write_path,
+        "handler": handler,
     }
 
 
