@@ -219,7 +219,9 @@ def test_connection_killed_between_invocations_is_replaced_by_the_pool(
 ) -> None:
     configure_consumer()
     assert lambda_handler(sqs_event([event_body()]), LocalContext()) == failures()
-    db.execute("SELECT pg_terminate_backend(%s)", (consumer_pid(db),))
+    # With a timeout, pg_terminate_backend returns once the backend has exited (its FATAL message sent): the
+    # connection was killed between the invocations, not while the next one is starting.
+    db.execute("SELECT pg_terminate_backend(%s, 5000)", (consumer_pid(db),))
 
     assert lambda_handler(sqs_event([event_body(), event_body()]), LocalContext()) == failures()
     assert count(db) == 3

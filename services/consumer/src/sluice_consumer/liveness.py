@@ -10,6 +10,9 @@ A connection that is idle between invocations receives nothing unless it is bein
 So the socket is polled without waiting; only when it is readable does the empty query decide (a harmless
 asynchronous message, such as a parameter change, leaves the connection usable). A path that vanished without
 a word (no FIN, no message) is not seen by either check: the write's own deadline and statement watchdog bound it.
+Nor is a termination still on its way (the backend signalled, its ``FATAL`` not yet written): the batch then fails
+on the dead connection and SQS delivers it again, as it did when the termination fell between the empty query and
+the write.
 """
 
 from __future__ import annotations
