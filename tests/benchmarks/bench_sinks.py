@@ -40,7 +40,8 @@ import psycopg
 from psycopg import sql
 from pydantic import BaseModel
 
-from sluice_consumer.database import Database, UrlCredentials
+from sluice_consumer.credentials import UrlCredentials
+from sluice_consumer.database import Database
 from sluice_consumer.migrations import apply_migrations
 from sluice_consumer.records import SqsBatch
 from sluice_consumer.repository import COPY_EVENTS

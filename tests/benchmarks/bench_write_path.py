@@ -42,7 +42,8 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from sluice_consumer import runtime
-from sluice_consumer.database import Database, UrlCredentials
+from sluice_consumer.credentials import UrlCredentials
+from sluice_consumer.database import Database
 from sluice_consumer.logic import EventRow
 from sluice_consumer.migrations import apply_migrations
 from sluice_consumer.repository import (

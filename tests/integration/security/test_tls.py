@@ -31,7 +31,7 @@ from pydantic import SecretStr
 from sluice_cli.local.postgres import ThrowawayCluster, find_postgres_binaries
 from sluice_consumer import runtime
 from sluice_consumer.context import LocalContext
-from sluice_consumer.database import AMAZON_ROOT_CA_BUNDLE
+from sluice_consumer.credentials import AMAZON_ROOT_CA_BUNDLE
 from sluice_consumer.handler import lambda_handler
 from sluice_consumer.migrations import apply_migrations
 from sluice_consumer.settings import ConsumerSettings, SslMode
