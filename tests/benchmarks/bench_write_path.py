@@ -46,19 +46,18 @@ from sluice_consumer.credentials import UrlCredentials
 from sluice_consumer.database import Database
 from sluice_consumer.logic import EventRow
 from sluice_consumer.migrations import apply_migrations
-from sluice_consumer.repository import (
-    COLUMNS,
-    COPY_EVENTS,
-    COPY_TYPES,
-    JsonText,
-    _JsonTextBinaryDumper,
-    copy_new_events,
-)
+from sluice_consumer.repository import COLUMNS, _JsonTextBinaryDumper, copy_new_events
 from sluice_consumer.settings import ConsumerSettings
 from sluice_consumer.store import PostgresEventStore
 
 # Run as a script from anywhere: the repository root makes the tests' own helpers importable.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tests.support.events_table import (
+    COPY_EVENTS,
+    COPY_EVENTS_BINARY_WITHOUT_DIGEST,
+    EVENT_DATA_COLUMNS,
+    event_data,
+)
 from tests.support.postgres import DatabaseFactory, benchmark_server
 
 if TYPE_CHECKING:
@@ -71,10 +70,6 @@ HANDLER_SIZES: Final = {1000: 7, 10_000: 3}
 RESULTS_FORMAT: Final = "sluice-bench-write-path/1"
 DEFAULT_RESULTS: Final = Path(__file__).resolve().parents[2] / "build" / "bench" / "write_path.json"
 
-COPY_EVENTS_BINARY_WITHOUT_DIGEST: Final = """
-COPY events (event_id, event_type, source, occurred_at, schema_version, payload, sqs_message_id, receive_count)
-FROM STDIN (FORMAT BINARY)
-"""
 TUTORIAL_INSERT: Final = (
     "INSERT INTO events (event_id, event_type, source, occurred_at, schema_version, payload, sqs_message_id, "
     "receive_count, content_digest) VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s)"
@@ -118,7 +113,7 @@ def copy_writer(conn: psycopg.Connection[Any], *, binary: bool) -> Callable[[Seq
         # Autocommit: one COPY is atomic on its own, so plain COPY pays no BEGIN/COMMIT round trips either.
         with conn.cursor() as cursor, cursor.copy(COPY_EVENTS) as copy:
             for row in rows:
-                copy.write_row(row[:8])  # the event data, without Sluice's content digest
+                copy.write_row(event_data(row))  # without Sluice's content digest
 
     return write
 
@@ -148,11 +143,11 @@ def measure_write_paths(url: str) -> list[dict[str, Any]]:
         def sluice_without_digest(rows: Sequence[EventRow]) -> None:
             # The store's fresh path as it was before content digests: checkout, one binary COPY of 8 columns.
             with database.connection() as conn, conn.cursor() as cursor:
-                cursor.adapters.register_dumper(JsonText, _JsonTextBinaryDumper)
+                cursor.adapters.register_dumper(None, _JsonTextBinaryDumper)
                 with cursor.copy(COPY_EVENTS_BINARY_WITHOUT_DIGEST) as copy:
-                    copy.set_types(list(COPY_TYPES[:8]))
+                    copy.set_types([column.type for column in EVENT_DATA_COLUMNS])
                     for row in rows:
-                        copy.write_row((*row[:5], JsonText(row.payload), *row[6:8]))
+                        copy.write_row(event_data(row))
 
         strategies: dict[str, Callable[[Sequence[EventRow]], Any]] = {
             "sluice": sluice,
