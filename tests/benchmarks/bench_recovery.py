@@ -29,7 +29,8 @@ from typing import Final
 from psycopg.conninfo import conninfo_to_dict
 
 from sluice_cli.context import LocalContext
-from sluice_consumer.database import Database, UrlCredentials
+from sluice_consumer.credentials import UrlCredentials
+from sluice_consumer.database import Database
 from sluice_consumer.dead_letters import NoDeadLetterQueue
 from sluice_consumer.deadline import Deadline
 from sluice_consumer.logic import Disposition, consume_batch

@@ -40,10 +40,10 @@ import psycopg
 from psycopg import sql
 from pydantic import BaseModel
 
-from sluice_consumer.database import Database, UrlCredentials
+from sluice_consumer.credentials import UrlCredentials
+from sluice_consumer.database import Database
 from sluice_consumer.migrations import apply_migrations
 from sluice_consumer.records import SqsBatch
-from sluice_consumer.repository import COPY_EVENTS
 from sluice_consumer.rows import event_row
 from sluice_consumer.sink_mapping import sink_writes
 from sluice_consumer.store import PostgresEventStore
@@ -53,6 +53,7 @@ from sluice_shared.sinks import ColumnSource, Sink, SinkMode, computed
 # Run as a script from anywhere: the repository root makes the tests' own helpers importable.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from tests.support.bench import machine_load, spread
+from tests.support.events_table import COPY_EVENTS, event_data
 from tests.support.postgres import DatabaseFactory, benchmark_server
 
 if TYPE_CHECKING:
@@ -169,7 +170,7 @@ def plain_copy(conn: psycopg.Connection[Any], batch: Batch, effects: Sequence[Se
     with conn.transaction(), conn.cursor() as cursor:
         with cursor.copy(COPY_EVENTS) as copy:
             for row in batch.rows:
-                copy.write_row(row[:8])  # the event data, without Sluice's content digest
+                copy.write_row(event_data(row))  # without Sluice's content digest
         with cursor.copy(COPY_ORDERS) as copy:
             for writes in effects:
                 copy.write_row(writes[0].values)

@@ -47,16 +47,18 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 from pydantic_core import to_json
 
-from sluice_consumer.database import Database, UrlCredentials
+from sluice_consumer.credentials import UrlCredentials
+from sluice_consumer.database import Database
 from sluice_consumer.logic import EventRow
 from sluice_consumer.migrations import apply_migrations
-from sluice_consumer.repository import COLUMNS, COPY_TYPES, JsonText, _JsonTextBinaryDumper
+from sluice_consumer.repository import COLUMNS, _JsonTextBinaryDumper
 from sluice_consumer.store import PostgresEventStore
 from sluice_shared.contract import EventEnvelope
 
 # Run as a script from anywhere: the repository root makes the tests' own helpers importable.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from tests.support.bench import interleaved, machine_load, paired, spread
+from tests.support.events_table import COPY_EVENTS, COPY_EVENTS_BINARY_WITHOUT_DIGEST, EVENT_DATA_COLUMNS, event_data
 from tests.support.lambda_bench import (
     PAYLOADS,
     BenchContext,
@@ -80,11 +82,6 @@ DEFAULT_RESULTS: Final = Path(__file__).resolve().parents[2] / "build" / "bench"
 RESULTS_PAYLOAD: Final = "realistic"  # the payload whose figures go to the results file
 
 PAYLOAD: Final = json.dumps(PAYLOADS[RESULTS_PAYLOAD][1], separators=(",", ":"))  # what the results file describes
-COPY_TEXT: Final = """
-COPY events (event_id, event_type, source, occurred_at, schema_version, payload, sqs_message_id, receive_count)
-FROM STDIN
-"""
-COPY_BINARY_WITHOUT_DIGEST: Final = COPY_TEXT.replace("FROM STDIN", "FROM STDIN (FORMAT BINARY)")
 TUTORIAL_INSERT: Final = (
     "INSERT INTO events (event_id, event_type, source, occurred_at, schema_version, payload, sqs_message_id, "
     "receive_count, content_digest) VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s)"
@@ -169,22 +166,19 @@ class WritePath:
         self.copy_conn.close()
         self.database.close()
 
-    def sluice(self, rows: Sequence[EventRow]) -> None:
-        self.store.store(rows)
-
     def plain_copy(self, rows: Sequence[EventRow]) -> None:
-        with self.copy_conn.cursor() as cursor, cursor.copy(COPY_TEXT) as copy:
+        with self.copy_conn.cursor() as cursor, cursor.copy(COPY_EVENTS) as copy:
             for row in rows:
-                copy.write_row(row[:8])  # the event data, without Sluice's content digest
+                copy.write_row(event_data(row))  # without Sluice's content digest
 
     def without_digest(self, rows: Sequence[EventRow]) -> None:
         # The store's fresh path as it was before content digests: checkout, one binary COPY of 8 columns.
         with self.database.connection() as conn, conn.cursor() as cursor:
-            cursor.adapters.register_dumper(JsonText, _JsonTextBinaryDumper)
-            with cursor.copy(COPY_BINARY_WITHOUT_DIGEST) as copy:
-                copy.set_types(list(COPY_TYPES[:8]))
+            cursor.adapters.register_dumper(None, _JsonTextBinaryDumper)
+            with cursor.copy(COPY_EVENTS_BINARY_WITHOUT_DIGEST) as copy:
+                copy.set_types([column.type for column in EVENT_DATA_COLUMNS])
                 for row in rows:
-                    copy.write_row((*row[:5], JsonText(row.payload), *row[6:8]))
+                    copy.write_row(event_data(row))
 
     def cases(self, size: int, payload: str, digest_s: list[float]) -> dict[str, Callable[[], float]]:
         """The timed cases of one repetition (inputs prepared before each clock starts)."""

@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 import pytest
 
 from sluice_local.database import DatabaseKind
-from sluice_shared.environment import TEST_DATABASE_URL
-from tests.support.postgres import DatabaseFactory, NoDatabaseError, masked_url, postgres_server
+from tests.support.postgres import TEST_DATABASE_URL, DatabaseFactory, NoDatabaseError, masked_url, postgres_server
 from tests.support.sqs import FAKE_CREDENTIALS, SQS_CLOCK, SqsClock, moto_server
 
 if TYPE_CHECKING:

@@ -23,7 +23,7 @@ from sluice_local.container import DEFAULT_DOCKER_SOCKET
 from sluice_local.database import mask_password
 from sluice_local.postgres import NoDatabaseError as LocalNoDatabaseError
 from sluice_local.postgres import provision_postgres
-from sluice_shared.environment import DATABASE_URL, TEST_DATABASE_URL
+from sluice_shared.environment import DATABASE_URL
 from sluice_shared.errors import DatabaseUnavailableError
 
 if TYPE_CHECKING:
@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
     from sluice_local.database import ProvisionedDatabase
 
+# The server the test suite and the benchmarks use (tests only: no product code reads it).
+TEST_DATABASE_URL: Final = "SLUICE_TEST_DATABASE_URL"
 NO_DATABASE_MESSAGE: Final = (
     f"no PostgreSQL for the integration tests: {TEST_DATABASE_URL} is not set, no Docker engine answered "
     f"(DOCKER_HOST or {DEFAULT_DOCKER_SOCKET}) and no PostgreSQL server binaries were found (initdb and postgres "

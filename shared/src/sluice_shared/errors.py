@@ -32,7 +32,13 @@ __all__ = [
     "QueueAccessDeniedError",
     "QueueNotFoundError",
     "QueueUnavailableError",
+    "RdsAuthTokenError",
+    "RdsAuthTokenUnavailableError",
     "SchemaBehindError",
+    "SecretAccessDeniedError",
+    "SecretNotFoundError",
+    "SecretUnreadableError",
+    "SecretsManagerUnavailableError",
     "SinkMappingError",
     "SluiceError",
     "TransientError",
@@ -245,3 +251,45 @@ class MessageRejectedError(PermanentError):
     """SQS refused one message as the sender's fault (for example invalid characters or size)."""
 
     code = "message_rejected"
+
+
+# --- Secrets Manager (database credentials) --------------------------------------------------------------
+
+
+class SecretNotFoundError(ConfigurationError):
+    """The configured secret does not exist in this account and region."""
+
+    code = "secret_not_found"
+
+
+class SecretAccessDeniedError(ConfigurationError):
+    """The credentials in use may not read the secret (or decrypt it with its KMS key)."""
+
+    code = "secret_access_denied"
+
+
+class SecretUnreadableError(ConfigurationError):
+    """Secrets Manager refused to return the secret's value (for example it is scheduled for deletion)."""
+
+    code = "secret_unreadable"
+
+
+class SecretsManagerUnavailableError(TransientError):
+    """Secrets Manager was unreachable, throttled us or failed on its side."""
+
+    code = "secrets_manager_unavailable"
+
+
+# --- RDS IAM authentication ---------------------------------------------------------------------------
+
+
+class RdsAuthTokenError(ConfigurationError):
+    """An RDS IAM auth token cannot be signed with this configuration (for example no region)."""
+
+    code = "rds_auth_token"
+
+
+class RdsAuthTokenUnavailableError(TransientError):
+    """Signing an RDS IAM auth token failed to reach the credentials it needs; retrying may help."""
+
+    code = "rds_auth_token_unavailable"

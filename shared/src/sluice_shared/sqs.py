@@ -19,7 +19,7 @@ from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoo
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Protocol, Self
 
-from sluice_shared.aws import classify_boto_error, sqs_client
+from sluice_shared.aws import botocore_errors, classify_sqs_error, sqs_client
 from sluice_shared.contract import SQS_MAX_MESSAGE_BYTES
 from sluice_shared.errors import (
     MessageRejectedError,
@@ -202,8 +202,10 @@ class BatchSender:
                     QueueUrl=self.queue_url,
                     Entries=[_entry(str(index), message) for index, message in pending.items()],
                 )
-            except Exception as exc:  # noqa: BLE001 - classified right here into permanent/transient
-                error = classify_boto_error(exc)
+            # A client that cannot be created (no region) fails these entries as a SluiceError already is; only
+            # botocore's errors are classified, anything else is a bug and propagates.
+            except botocore_errors(SluiceError) as exc:
+                error = exc if isinstance(exc, SluiceError) else classify_sqs_error(exc)
                 if isinstance(error, PermanentError) or last:
                     settled.extend(SendOutcome(m.key, error=error, attempts=attempt) for m in pending.values())
                     return settled

@@ -37,10 +37,10 @@ from sluice_cdk.build import (
     scan_imports,
 )
 from sluice_cdk.config import LAMBDA_PYTHON_VERSION, Architecture
-from sluice_consumer.repository import COUNT_EVENTS
 from sluice_shared import environment as env
 from tests.integration.consumer.conftest import receive_all
 from tests.support.events import load_event
+from tests.support.events_table import COUNT_EVENTS
 from tests.support.factories import event_body, event_dict
 from tests.support.sqs import FAKE_CREDENTIALS
 from tests.unit.consumer.sqs_events import sqs_event

@@ -15,9 +15,9 @@ import psycopg
 import pytest
 
 from sluice_cli.app import EXIT_USAGE, main
-from sluice_consumer.repository import COUNT_EVENTS
 from sluice_shared.aws import NO_REGION_MESSAGE
 from tests.support.aws import clear_aws_environment
+from tests.support.events_table import COUNT_EVENTS
 from tests.support.factories import event_body
 from tests.unit.consumer.sqs_events import sqs_event
 

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from sluice_cli.app import EXIT_FAILED, main
-from sluice_consumer.repository import COUNT_EVENTS
+from tests.support.events_table import COUNT_EVENTS
 from tests.support.factories import event_body
 from tests.unit.consumer.sqs_events import sqs_event
 

@@ -12,9 +12,9 @@ import pytest
 
 from sluice_cli.context import LocalContext
 from sluice_consumer.handler import lambda_handler
-from sluice_consumer.repository import COUNT_EVENTS, SELECT_EVENT
 from sluice_shared.dead_letter import DeadLetterReason
 from tests.integration.consumer.conftest import receive_all
+from tests.support.events_table import COUNT_EVENTS, SELECT_EVENT
 from tests.support.factories import event_body
 from tests.unit.consumer.sqs_events import sqs_event
 

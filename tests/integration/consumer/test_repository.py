@@ -8,11 +8,13 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 
-from sluice_consumer.database import Database, UrlCredentials
+from sluice_consumer.credentials import UrlCredentials
+from sluice_consumer.database import Database
 from sluice_consumer.logic import EventRow, WriteResult
-from sluice_consumer.repository import COUNT_EVENTS, MAX_ROWS_PER_STATEMENT
+from sluice_consumer.repository import MAX_ROWS_PER_STATEMENT
 from sluice_consumer.store import PostgresEventStore
 from sluice_shared.errors import ConstraintViolationError
+from tests.support.events_table import COUNT_EVENTS
 
 
 def rows(count: int) -> list[EventRow]:

@@ -13,11 +13,11 @@ from sluice_consumer import runtime
 from sluice_consumer.handler import lambda_handler
 from sluice_consumer.migration_files import shipped_versions
 from sluice_consumer.migrations import apply_migrations
-from sluice_consumer.repository import COUNT_EVENTS
 from sluice_consumer.schema import SchemaGate
 from sluice_consumer.settings import ConsumerSettings
 from sluice_shared.errors import SchemaBehindError
 from tests.integration.consumer.conftest import receive_all
+from tests.support.events_table import COUNT_EVENTS
 from tests.support.factories import event_body
 from tests.unit.consumer.sqs_events import sqs_event
 

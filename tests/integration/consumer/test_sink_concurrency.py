@@ -21,7 +21,8 @@ import psycopg
 import pytest
 from pydantic import SecretStr
 
-from sluice_consumer.database import Database, build_credentials
+from sluice_consumer.credentials import build_credentials
+from sluice_consumer.database import Database
 from sluice_consumer.dead_letters import NoDeadLetterQueue
 from sluice_consumer.logic import BatchResult, consume_batch
 from sluice_consumer.records import SqsBatch

@@ -19,11 +19,12 @@ from psycopg import sql
 from sluice_cli.context import LocalContext
 from sluice_consumer.handler import lambda_handler
 from sluice_consumer.migration_files import available_migrations
-from sluice_consumer.repository import COUNT_EVENTS, CREATE_MIGRATIONS_TABLE
+from sluice_consumer.repository import CREATE_MIGRATIONS_TABLE
 from sluice_consumer.roles import WriterLogin, set_writer_login
 from sluice_shared.dead_letter import DeadLetterReason
 from sluice_shared.roles import IAM_ROLE, WRITER_ROLE
 from tests.integration.consumer.conftest import receive_all
+from tests.support.events_table import COUNT_EVENTS
 from tests.support.factories import event_body
 from tests.unit.consumer.sqs_events import sqs_event
 

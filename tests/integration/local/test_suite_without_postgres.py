@@ -8,8 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from sluice_shared.environment import TEST_DATABASE_URL
-from tests.support.postgres import NO_DATABASE_MESSAGE
+from tests.support.postgres import NO_DATABASE_MESSAGE, TEST_DATABASE_URL
 
 ROOT = Path(__file__).parents[3]
 # Well under the unit tests' own duration: the check runs before collection finishes.

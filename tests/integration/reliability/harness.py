@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any, Final
 import psycopg
 
 from sluice_consumer import runtime
-from sluice_consumer.database import Database, build_credentials
+from sluice_consumer.credentials import build_credentials
+from sluice_consumer.database import Database
 from sluice_consumer.dead_letters import SqsDeadLetterSink
 from sluice_consumer.handler import lambda_handler
 from sluice_consumer.store import PostgresEventStore

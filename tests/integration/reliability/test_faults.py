@@ -30,7 +30,7 @@ from psycopg.conninfo import conninfo_to_dict
 from pydantic import SecretStr
 
 from sluice_consumer import runtime
-from sluice_consumer.database import SecretCredentials
+from sluice_consumer.credentials import SecretCredentials
 from sluice_consumer.settings import ConsumerSettings, SslMode
 from sluice_local.handlers import deadline_margin_ms
 from sluice_local.pipeline import LocalPipeline, PipelineConfig
@@ -53,6 +53,8 @@ from tests.support.local import dlq_depth
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
+
+    from botocore.awsrequest import AWSPreparedRequest
 
     from sluice_consumer.dead_letters import MessageSender
     from sluice_consumer.deadline import Deadline
@@ -216,8 +218,10 @@ def test_rotated_credentials_are_re_read_and_the_batch_is_retried_in_the_same_in
     """Through the local pipeline, in Secrets Manager mode (the secret in moto, the proxy checking the password).
     The password is rotated and the old connection dropped: the consumer's next connection is refused (28P01),
     it re-reads the secret once and writes the batch in the same invocation."""
-    # given the database password in a Secrets Manager secret, checked by the proxy
+    # given the database password in a Secrets Manager secret, checked by the proxy, and the secret's reads
+    # counted as the HTTP requests the consumer's client sends (its client comes from boto3's default session)
     monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", sqs_endpoint)
+    reads = _count_secret_reads(monkeypatch)
     secrets = boto3.client("secretsmanager", endpoint_url=sqs_endpoint)
     secret_arn = secrets.create_secret(
         Name=f"sluice-{uuid.uuid4().hex}", SecretString=json.dumps({"username": "postgres", "password": "old-password"})
@@ -253,10 +257,23 @@ def test_rotated_credentials_are_re_read_and_the_batch_is_retried_in_the_same_in
     result.assert_exactly_once(before + after)
     closed = [c.closed_by for c in pg_proxy.report().connections]
     assert closed.count("proxy: password refused") == 1
-    credentials = runtime.get_credentials()
-    assert isinstance(credentials, SecretCredentials)
-    assert credentials.fetches == 2
+    assert isinstance(runtime.get_credentials(), SecretCredentials)
+    assert reads == [secret_arn, secret_arn]
     assert pipeline.event_source.stats.failed_records == 0
+
+
+def _count_secret_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The ``SecretId`` of each ``GetSecretValue`` request sent by clients of boto3's default session from now on."""
+    reads: list[str] = []
+    session = boto3.Session()
+
+    def sent(request: AWSPreparedRequest, **_: object) -> None:
+        body = request.body  # the JSON protocol's request document, as sent
+        reads.append(json.loads(body if isinstance(body, bytes | str) else b"{}")["SecretId"])
+
+    session.events.register("before-send.secrets-manager.GetSecretValue", sent)
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", session)
+    return reads
 
 
 # --- the SQS endpoint failing during the DLQ send ---------------------------------------------------------

@@ -21,8 +21,8 @@ from pydantic import SecretStr
 from sluice_cli.context import LocalContext
 from sluice_consumer import runtime
 from sluice_consumer.handler import lambda_handler
-from sluice_consumer.repository import COUNT_EVENTS
 from sluice_consumer.settings import ConsumerSettings
+from tests.support.events_table import COUNT_EVENTS
 from tests.support.factories import event_body
 from tests.unit.consumer.sqs_events import sqs_event
 

@@ -30,7 +30,7 @@ from pydantic import SecretStr
 
 from sluice_cli.context import LocalContext
 from sluice_consumer import runtime
-from sluice_consumer.database import AMAZON_ROOT_CA_BUNDLE
+from sluice_consumer.credentials import AMAZON_ROOT_CA_BUNDLE
 from sluice_consumer.handler import lambda_handler
 from sluice_consumer.migrations import apply_migrations
 from sluice_consumer.settings import ConsumerSettings, SslMode

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import certifi
 
-from sluice_consumer.database import AMAZON_ROOT_CA_BUNDLE
+from sluice_consumer.credentials import AMAZON_ROOT_CA_BUNDLE
 
 # RDS Proxy's ACM certificates chain to these (https://www.amazontrust.com/repository/).
 AMAZON_ISSUERS = (

@@ -10,27 +10,32 @@ from typing import TYPE_CHECKING
 import boto3
 import psycopg
 import pytest
+from botocore.exceptions import NoCredentialsError, ParamValidationError
 from botocore.stub import Stubber
 from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import PoolTimeout
+from pydantic import ValidationError
 
-from sluice_consumer.database import (
+from sluice_consumer.credentials import (
     APPLICATION_NAME,
     IamCredentials,
     SecretCredentials,
     UrlCredentials,
     build_credentials,
-    classify_connect_error,
-    classify_database_error,
 )
-from sluice_consumer.settings import ConsumerSettings, CredentialSource, SslMode
+from sluice_consumer.database_errors import classify_connect_error, classify_database_error
+from sluice_consumer.settings import ConsumerSettings, IamDatabase, SecretDatabase, SslMode, UrlDatabase
 from sluice_shared.errors import (
     ConfigurationError,
     ConstraintViolationError,
+    CredentialsError,
     DatabaseAuthenticationError,
     DatabaseUnavailableError,
-    QueueNotFoundError,
+    PermanentError,
+    RdsAuthTokenError,
+    SecretNotFoundError,
+    SecretsManagerUnavailableError,
 )
 from tests.support.sqs import FAKE_CREDENTIALS
 
@@ -95,8 +100,7 @@ def test_secret_is_read_once_and_re_read_after_a_refresh(secrets: tuple[object, 
     assert identity == ("proxy.example", "sluice", "p@ss word", "app")
     assert (first["sslmode"], Path(str(first["sslrootcert"])).name) == ("verify-full", "amazon-trust-services.pem")
     assert after["password"] == "new"
-    assert credentials.fetches == 2
-    stubber.assert_no_pending_responses()
+    stubber.assert_no_pending_responses()  # exactly two reads: a third would find no stubbed response
 
 
 def test_secret_without_a_password_is_a_configuration_error(secrets: tuple[object, Stubber]) -> None:
@@ -107,12 +111,70 @@ def test_secret_without_a_password_is_a_configuration_error(secrets: tuple[objec
         SecretCredentials(SECRET_ARN, client=client).conninfo()  # type: ignore[arg-type]
 
 
-def test_missing_secret_is_a_permanent_error(secrets: tuple[object, Stubber]) -> None:
+def test_missing_secret_is_a_permanent_secret_error(secrets: tuple[object, Stubber]) -> None:
     client, stubber = secrets
     stubber.add_client_error("get_secret_value", "ResourceNotFoundException", "no such secret", 400)
 
-    with pytest.raises(QueueNotFoundError, match="database secret does not exist"):
+    with pytest.raises(SecretNotFoundError, match=f"secret {SECRET_ARN} does not exist") as raised:
         SecretCredentials(SECRET_ARN, client=client).conninfo()  # type: ignore[arg-type]
+
+    assert isinstance(raised.value, PermanentError)
+
+
+def test_throttled_secrets_manager_is_a_transient_secret_error(secrets: tuple[object, Stubber]) -> None:
+    client, stubber = secrets
+    stubber.add_client_error("get_secret_value", "ThrottlingException", "slow down", 400)
+
+    with pytest.raises(SecretsManagerUnavailableError, match=r"secret arn\S+ unavailable \(ThrottlingException\)"):
+        SecretCredentials(SECRET_ARN, client=client).conninfo()  # type: ignore[arg-type]
+
+
+class _BrokenClient:
+    """A client whose call fails with an exception that is not botocore's: a bug, never an outage."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+        self.meta = SimpleNamespace(region_name="us-east-1")
+
+    def get_secret_value(self, **_: object) -> dict[str, str]:
+        raise self.error
+
+    def generate_db_auth_token(self, **_: object) -> str:
+        raise self.error
+
+
+def test_a_secret_client_bug_propagates_unchanged() -> None:
+    bug = KeyError("SecretString")
+
+    with pytest.raises(KeyError) as raised:
+        SecretCredentials(SECRET_ARN, client=_BrokenClient(bug)).conninfo()  # type: ignore[arg-type]
+
+    assert raised.value is bug
+
+
+def test_an_rds_token_bug_propagates_unchanged() -> None:
+    bug = TypeError("generate_db_auth_token() got an unexpected keyword argument")
+    credentials = IamCredentials(host="h", user="u", dbname="d", client=_BrokenClient(bug))  # type: ignore[arg-type]
+
+    with pytest.raises(TypeError) as raised:
+        credentials.conninfo()
+
+    assert raised.value is bug
+
+
+@pytest.mark.parametrize(
+    ("failure", "expected"),
+    [(NoCredentialsError(), CredentialsError), (ParamValidationError(report="bad port"), RdsAuthTokenError)],
+)
+def test_an_rds_token_that_cannot_be_signed_is_a_permanent_error_naming_rds_auth(
+    failure: Exception, expected: type[PermanentError]
+) -> None:
+    credentials = IamCredentials(host="proxy.example", user="u", dbname="d", client=_BrokenClient(failure))  # type: ignore[arg-type]
+
+    with pytest.raises(expected, match=r"RDS IAM auth token for proxy\.example") as raised:
+        credentials.conninfo()
+
+    assert raised.value.__cause__ is failure
 
 
 def test_iam_credentials_mint_a_signed_token_for_each_connection() -> None:
@@ -133,21 +195,33 @@ def test_settings_pick_the_credentials_source() -> None:
     secret = ConsumerSettings(db_secret_arn=SECRET_ARN)
     iam = ConsumerSettings(db_iam_auth=True, db_host="h", db_user="u", db_name="d")
 
-    assert [s.credential_source for s in (url, secret, iam)] == [
-        CredentialSource.URL,
-        CredentialSource.SECRET,
-        CredentialSource.IAM,
-    ]
+    assert [type(s.database) for s in (url, secret, iam)] == [UrlDatabase, SecretDatabase, IamDatabase]
+    assert [s.database.kind for s in (url, secret, iam)] == ["url", "secret", "iam"]
     assert isinstance(build_credentials(url), UrlCredentials)
     assert isinstance(build_credentials(secret), SecretCredentials)
     assert isinstance(build_credentials(iam), IamCredentials)
 
 
-def test_settings_without_a_database_name_every_option() -> None:
-    with pytest.raises(ConfigurationError, match="SLUICE_DATABASE_URL, SLUICE_DB_SECRET_ARN or SLUICE_DB_IAM_AUTH"):
-        _ = ConsumerSettings().credential_source
-    with pytest.raises(ConfigurationError, match="SLUICE_DB_HOST, SLUICE_DB_NAME"):
-        _ = ConsumerSettings(db_iam_auth=True, db_user="u").credential_source
+def test_settings_without_a_database_fail_when_they_load_and_name_every_option() -> None:
+    with pytest.raises(ValidationError, match="SLUICE_DATABASE_URL, SLUICE_DB_SECRET_ARN or SLUICE_DB_IAM_AUTH"):
+        ConsumerSettings()
+    with pytest.raises(ValidationError, match="SLUICE_DB_HOST, SLUICE_DB_NAME"):
+        ConsumerSettings(db_iam_auth=True, db_user="u")
+
+
+def test_the_source_keeps_the_precedence_url_then_secret_then_iam_and_its_tls_defaults() -> None:
+    everything = {"db_secret_arn": SECRET_ARN, "db_iam_auth": True, "db_host": "h", "db_user": "u", "db_name": "d"}
+
+    url = ConsumerSettings(database_url="postgresql://u@h/d", **everything)  # type: ignore[arg-type]
+    secret = ConsumerSettings(**everything)  # type: ignore[arg-type]
+    iam = ConsumerSettings(db_iam_auth=True, db_host="h", db_user="u", db_name="d", db_port=6432)
+
+    assert isinstance(url.database, UrlDatabase)
+    assert url.database.sslmode is None  # the URL's own sslmode, else prefer
+    assert isinstance(secret.database, SecretDatabase)
+    assert (secret.database.host, secret.database.port, secret.database.sslmode) == ("h", None, SslMode.VERIFY_FULL)
+    assert isinstance(iam.database, IamDatabase)
+    assert (iam.database.port, iam.database.sslmode) == (6432, SslMode.VERIFY_FULL)
 
 
 def test_settings_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,7 +9,8 @@ import pytest
 from psycopg_pool import PoolTimeout
 
 from sluice_consumer import database as database_module
-from sluice_consumer.database import Database, UrlCredentials
+from sluice_consumer.credentials import UrlCredentials
+from sluice_consumer.database import Database
 from sluice_shared.errors import DatabaseAuthenticationError, DatabaseUnavailableError, SluiceError
 
 
@@ -69,3 +70,34 @@ def test_an_earlier_failure_does_not_end_a_new_checkout_early(monkeypatch: pytes
 
     assert len(pool.waits) >= 5
     assert all(wait <= 0.05 for wait in pool.waits)
+
+
+class _BuggyCredentials:
+    """A credentials provider with a bug: it fails with an exception that is not a Sluice error."""
+
+    def __init__(self, bug: Exception) -> None:
+        self.bug = bug
+
+    def conninfo(self) -> str:
+        raise self.bug
+
+    def refresh(self) -> bool:
+        return False
+
+
+def test_a_credentials_bug_propagates_instead_of_passing_for_an_unreachable_database() -> None:
+    # given a real pool whose credentials provider fails with a bug (no server is ever contacted)
+    bug = KeyError("password")
+    database = Database(_BuggyCredentials(bug), connect_timeout_s=2.0)
+    started = time.monotonic()
+
+    # when a checkout waits for the connection attempt made for it
+    try:
+        with pytest.raises(KeyError) as caught:
+            database._checkout(timeout_s=None)
+    finally:
+        database.close()
+
+    # then the bug itself is raised, at once, not a transient DatabaseUnavailableError to be retried
+    assert caught.value is bug
+    assert time.monotonic() - started < 1.0

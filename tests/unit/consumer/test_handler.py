@@ -12,6 +12,7 @@ from sluice_cli.context import LocalContext
 from sluice_consumer.in_process import in_process
 from sluice_consumer.records import InvalidEventError
 from sluice_consumer.settings import ConsumerSettings
+from sluice_shared.errors import SecretNotFoundError, SecretsManagerUnavailableError
 from tests.support.factories import event_body, event_dict
 from tests.unit.consumer.fakes import FakeDeadLetterSink, FakeEventStore
 from tests.unit.consumer.sqs_events import sqs_event
@@ -112,3 +113,49 @@ def test_handler_rejects_an_event_that_is_not_from_sqs(output: io.StringIO, lamb
         lambda_handler({"Records": [{"eventSource": "aws:s3"}]}, LocalContext())
 
     assert [line for line in json_lines(output.getvalue()) if "_aws" in line] == []
+
+
+def test_a_transient_secrets_manager_failure_reports_every_message_for_retry(
+    store: FakeEventStore, lambda_handler: ConsumerHandler
+) -> None:
+    store.failure = SecretsManagerUnavailableError("Secrets Manager unreachable (secret s)")
+
+    response = lambda_handler(sqs_event([event_body(), event_body()]), LocalContext())
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m0"}, {"itemIdentifier": "m1"}]}
+
+
+def test_a_missing_secret_fails_the_invocation_with_one_error_line_naming_it(
+    store: FakeEventStore, output: io.StringIO, lambda_handler: ConsumerHandler
+) -> None:
+    missing = SecretNotFoundError("secret arn:aws:secretsmanager:us-east-1:1:secret:db does not exist: gone")
+
+    def fail() -> None:
+        raise missing
+
+    store.on_store = fail
+
+    with pytest.raises(SecretNotFoundError) as raised:
+        lambda_handler(sqs_event([event_body()]), LocalContext())
+
+    assert raised.value is missing
+    errors = [line for line in json_lines(output.getvalue()) if line.get("level") == "ERROR"]
+    assert [(line["message"], line["code"], line["error"]) for line in errors] == [
+        ("batch failed: the configuration must change", "secret_not_found", missing.message)
+    ]
+
+
+def test_a_bug_propagates_unchanged_and_is_not_reported_as_a_retry(
+    store: FakeEventStore, lambda_handler: ConsumerHandler
+) -> None:
+    bug = KeyError("payload")
+
+    def fail() -> None:
+        raise bug
+
+    store.on_store = fail
+
+    with pytest.raises(KeyError) as raised:
+        lambda_handler(sqs_event([event_body()]), LocalContext())
+
+    assert raised.value is bug

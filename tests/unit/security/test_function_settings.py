@@ -17,7 +17,7 @@ import boto3
 from botocore.stub import Stubber
 from psycopg.conninfo import conninfo_to_dict
 
-from sluice_consumer.database import AMAZON_ROOT_CA_BUNDLE, SecretCredentials, build_credentials
+from sluice_consumer.credentials import AMAZON_ROOT_CA_BUNDLE, SecretCredentials, build_credentials
 from sluice_consumer.settings import ConsumerSettings
 from sluice_shared import environment as env
 

@@ -171,10 +171,11 @@ def test_the_statements_the_consumer_executes_are_constants_with_placeholders() 
         name: value for name, value in vars(repository).items() if CONSTANT.match(name) and looks_like_sql(str(value))
     }
 
-    assert {"INSERT_EVENTS", "COPY_EVENTS_BINARY", "SELECT_EVENT", "INSERT_MIGRATION"} <= set(statements)
+    assert {"INSERT_EVENTS", "COPY_EVENTS_BINARY", "COMPARE_STORED", "INSERT_MIGRATION"} <= set(statements)
     assert all(isinstance(value, str) for value in statements.values())
-    assert "%s" in statements["SELECT_EVENT"]
+    assert "%s" in statements["INSERT_MIGRATION"]
     assert statements["INSERT_EVENTS"].count("%b") == len(repository.COLUMNS)
+    assert statements["COMPARE_STORED"].count("%b") == 2 + len(repository.COMPARED_FIELDS)  # position, event_id
 
 
 @pytest.mark.parametrize(

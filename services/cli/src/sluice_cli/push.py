@@ -38,7 +38,7 @@ from sluice_cli.console import err, out
 from sluice_cli.generate import generate_events
 from sluice_cli.reader import EventReader, Unreadable, open_events
 from sluice_shared import environment as env
-from sluice_shared.aws import classify_boto_error, sqs_client
+from sluice_shared.aws import botocore_errors, classify_sqs_error, sqs_client
 from sluice_shared.errors import ConfigurationError, InvalidMessageError, MalformedMessageError, SluiceError
 from sluice_shared.ids import lacks_event_id, with_event_id
 from sluice_shared.publisher import DEFAULT_FIFO_GROUP_FIELD, EventPublisher, EventResult, EventStatus
@@ -169,8 +169,8 @@ def check_queue(client: SQSClient, queue_url: str) -> None:
     """
     try:
         client.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
-    except Exception as exc:
-        raise classify_boto_error(exc) from exc
+    except botocore_errors() as exc:
+        raise classify_sqs_error(exc) from exc
 
 
 @dataclass(slots=True)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from sluice_consumer import runtime
-from sluice_consumer.database import SecretCredentials
+from sluice_consumer.credentials import SecretCredentials
 from sluice_consumer.migrations import MigrationResult, apply_migrations_with_version
 from sluice_consumer.roles import WriterLogin, configure_writer_login
 from sluice_consumer.sink_check import grant_and_check_sinks

@@ -16,7 +16,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from sluice_consumer.database import classify_connect_error, classify_database_error
+from sluice_consumer.database_errors import classify_connect_error, classify_database_error
 from sluice_consumer.migration_files import APP_VERSION_BASE, Migration, available_migrations
 from sluice_consumer.migration_files import app_migrations as app_migration_files
 from sluice_consumer.repository import (

@@ -23,7 +23,7 @@ from psycopg import errors as pg_errors
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from sluice_consumer.database import classify_database_error
+from sluice_consumer.database_errors import classify_database_error
 from sluice_consumer.migrations import connect
 from sluice_shared.errors import ConfigurationError
 from sluice_shared.roles import IAM_ROLE, WRITER_ROLE

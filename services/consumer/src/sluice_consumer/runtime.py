@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from sluice_consumer.database import Database, build_credentials
+from sluice_consumer.credentials import build_credentials
+from sluice_consumer.database import Database
 from sluice_consumer.dead_letters import NoDeadLetterQueue, SqsDeadLetterSink
 from sluice_consumer.schema import SchemaGate
 from sluice_consumer.settings import ConsumerSettings
@@ -21,7 +22,7 @@ from sluice_shared.contract import field_errors
 from sluice_shared.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from sluice_consumer.database import CredentialsProvider
+    from sluice_consumer.credentials import CredentialsProvider
     from sluice_consumer.logic import DeadLetterSink, EventStore
     from sluice_shared.errors import SchemaBehindError
     from sluice_shared.registry import PayloadRegistry

@@ -3,26 +3,31 @@
 Read from the environment once per execution environment (``sluice_consumer.runtime``); tests and the CLI
 build a :class:`ConsumerSettings` directly and pass it to ``runtime.configure``. Database credentials come
 from exactly one source, in this order: an explicit ``SLUICE_DATABASE_URL``; a Secrets Manager secret
-(``SLUICE_DB_SECRET_ARN``); RDS IAM authentication tokens (``SLUICE_DB_IAM_AUTH``).
+(``SLUICE_DB_SECRET_ARN``); RDS IAM authentication tokens (``SLUICE_DB_IAM_AUTH``). The flat variables the stack
+sets are validated into one of :class:`UrlDatabase`, :class:`SecretDatabase` or :class:`IamDatabase` (a union
+discriminated by ``kind``) when the settings load, so a missing or incomplete source fails there, naming the
+variables, not on the first connection.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Final
+from typing import Annotated, Final, Literal, Self
 
-from pydantic import Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, TypeAdapter, model_validator
 
 from sluice_shared import environment as env
-from sluice_shared.errors import ConfigurationError
 from sluice_shared.settings import ContractSettings
 
 __all__ = [
     "DEFAULT_DEADLINE_MARGIN_MS",
     "DEFAULT_PORT",
     "ConsumerSettings",
-    "CredentialSource",
+    "DatabaseAccess",
+    "IamDatabase",
+    "SecretDatabase",
     "SslMode",
+    "UrlDatabase",
 ]
 
 DEFAULT_PORT: Final = 5432
@@ -44,12 +49,50 @@ class SslMode(StrEnum):
     VERIFY_FULL = "verify-full"
 
 
-class CredentialSource(StrEnum):
-    """Where the database password comes from."""
+Port = Annotated[int, Field(gt=0, lt=65_536)]
+NonEmpty = Annotated[str, Field(min_length=1)]
 
-    URL = "url"
-    SECRET = "secret"  # noqa: S105 - a name, not a password
-    IAM = "iam"
+
+class _Access(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    sslrootcert: str | None = None
+    """CA bundle for verify-ca/verify-full; None: the Amazon Trust Services roots shipped in the package."""
+
+
+class UrlDatabase(_Access):
+    """An explicit libpq URL or conninfo; its own ``sslmode`` wins, else ``sslmode`` here, else ``prefer``."""
+
+    kind: Literal["url"] = "url"
+    url: SecretStr
+    sslmode: SslMode | None = None
+
+
+class SecretDatabase(_Access):
+    """Username and password from a Secrets Manager secret (the JSON RDS writes); host, port and name given here
+    win over the secret's."""
+
+    kind: Literal["secret"] = "secret"
+    secret_arn: NonEmpty
+    host: str | None = None
+    port: Port | None = None
+    dbname: str | None = None
+    sslmode: SslMode = SslMode.VERIFY_FULL
+
+
+class IamDatabase(_Access):
+    """RDS IAM authentication: a token signed with the function's role for each new connection."""
+
+    kind: Literal["iam"] = "iam"
+    host: NonEmpty
+    user: NonEmpty
+    dbname: NonEmpty
+    port: Port = DEFAULT_PORT
+    sslmode: SslMode = SslMode.VERIFY_FULL
+
+
+DatabaseAccess = Annotated[UrlDatabase | SecretDatabase | IamDatabase, Field(discriminator="kind")]
+_DATABASE_ACCESS: Final[TypeAdapter[UrlDatabase | SecretDatabase | IamDatabase]] = TypeAdapter(DatabaseAccess)
 
 
 class ConsumerSettings(ContractSettings):
@@ -81,7 +124,7 @@ class ConsumerSettings(ContractSettings):
         validation_alias=env.DB_HOST,
         description="Database or RDS Proxy endpoint; overrides the secret's host (point it at the proxy).",
     )
-    db_port: Annotated[int, Field(gt=0, lt=65_536)] | None = Field(default=None, validation_alias=env.DB_PORT)
+    db_port: Port | None = Field(default=None, validation_alias=env.DB_PORT)
     db_name: str | None = Field(default=None, validation_alias=env.DB_NAME)
     db_user: str | None = Field(default=None, validation_alias=env.DB_USER)
     db_iam_auth: bool = Field(
@@ -124,24 +167,33 @@ class ConsumerSettings(ContractSettings):
         description="Dead-letter queue for permanent failures; unset: they are reported as batch item failures.",
     )
 
-    @property
-    def credential_source(self) -> CredentialSource:
-        """Which credentials source is configured.
+    _database: UrlDatabase | SecretDatabase | IamDatabase = PrivateAttr()
 
-        Raises:
-            ConfigurationError: none is configured, or IAM auth lacks its host, user or database name.
-        """
+    @model_validator(mode="after")
+    def _database_access(self) -> Self:
+        """Validate the flat variables into exactly one credentials source (see the module doc)."""
+        tls = {"sslrootcert": self.db_sslrootcert} | ({"sslmode": self.db_sslmode} if self.db_sslmode else {})
         if self.database_url is not None:
-            return CredentialSource.URL
-        if self.db_secret_arn:
-            return CredentialSource.SECRET
-        if self.db_iam_auth:
+            access: dict[str, object] = {"kind": "url", "url": self.database_url}
+        elif self.db_secret_arn:
+            access = {"kind": "secret", "secret_arn": self.db_secret_arn, "host": self.db_host, "dbname": self.db_name}
+            access |= {"port": self.db_port} if self.db_port else {}
+        elif self.db_iam_auth:
             required = {env.DB_HOST: self.db_host, env.DB_USER: self.db_user, env.DB_NAME: self.db_name}
             missing = [name for name, value in required.items() if not value]
             if missing:
-                raise ConfigurationError(f"RDS IAM authentication needs {', '.join(missing)}")
-            return CredentialSource.IAM
-        raise ConfigurationError(
-            f"no database configured: set {env.DATABASE_URL}, {env.DB_SECRET_ARN} or {env.DB_IAM_AUTH} with "
-            f"{env.DB_HOST}, {env.DB_USER} and {env.DB_NAME}"
-        )
+                raise ValueError(f"RDS IAM authentication needs {', '.join(missing)}")
+            access = {"kind": "iam", "host": self.db_host, "user": self.db_user, "dbname": self.db_name}
+            access |= {"port": self.db_port} if self.db_port else {}
+        else:
+            raise ValueError(
+                f"no database configured: set {env.DATABASE_URL}, {env.DB_SECRET_ARN} or {env.DB_IAM_AUTH} with "
+                f"{env.DB_HOST}, {env.DB_USER} and {env.DB_NAME}"
+            )
+        self._database = _DATABASE_ACCESS.validate_python(access | tls)
+        return self
+
+    @property
+    def database(self) -> UrlDatabase | SecretDatabase | IamDatabase:
+        """Where the database is and how to authenticate, validated when the settings loaded."""
+        return self._database

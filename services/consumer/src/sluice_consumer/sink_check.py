@@ -20,7 +20,7 @@ from psycopg import errors as pg_errors
 from psycopg import sql
 from pydantic import BaseModel
 
-from sluice_consumer.database import classify_database_error
+from sluice_consumer.database_errors import classify_database_error
 from sluice_consumer.sink_sql import TOMBSTONES
 from sluice_consumer.sink_writer import read_table
 from sluice_shared.errors import ConfigurationError

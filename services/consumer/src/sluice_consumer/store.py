@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Final
 import psycopg
 from psycopg import errors as pg_errors
 
-from sluice_consumer.database import classify_database_error
+from sluice_consumer.database_errors import classify_database_error
 from sluice_consumer.deadline import NO_DEADLINE, Deadline
 from sluice_consumer.logic import WriteResult
 from sluice_consumer.repository import (

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Final
 
-from sluice_shared.aws import classify_boto_error, sqs_client
+from sluice_shared.aws import botocore_errors, classify_sqs_error, sqs_client
 from sluice_shared.sqs import SQS_MAX_BATCH_ENTRIES
 
 if TYPE_CHECKING:
@@ -61,8 +61,8 @@ class SqsQueue:
         """The queue's ARN (``eventSourceARN`` in Lambda records)."""
         try:
             response = self.client.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])
-        except Exception as exc:  # classified right here into permanent/transient
-            raise classify_boto_error(exc) from exc
+        except botocore_errors() as exc:  # classified right here into permanent/transient
+            raise classify_sqs_error(exc) from exc
         return response["Attributes"]["QueueArn"]
 
     @property
@@ -83,8 +83,8 @@ class SqsQueue:
                 MessageSystemAttributeNames=["All"],
                 MessageAttributeNames=["All"],
             )
-        except Exception as exc:  # classified right here into permanent/transient
-            raise classify_boto_error(exc) from exc
+        except botocore_errors() as exc:  # classified right here into permanent/transient
+            raise classify_sqs_error(exc) from exc
         return list(response.get("Messages", []))
 
     def delete(self, messages: Sequence[MessageTypeDef]) -> list[str]:
@@ -96,8 +96,8 @@ class SqsQueue:
             ]
             try:
                 response = self.client.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)
-            except Exception as exc:  # classified right here into permanent/transient
-                raise classify_boto_error(exc) from exc
+            except botocore_errors() as exc:  # classified right here into permanent/transient
+                raise classify_sqs_error(exc) from exc
             not_deleted.extend(chunk[int(failure["Id"])]["MessageId"] for failure in response.get("Failed", []))
         return not_deleted
 
@@ -110,8 +110,8 @@ class SqsQueue:
             ]
             try:
                 self.client.change_message_visibility_batch(QueueUrl=self.queue_url, Entries=entries)
-            except Exception as exc:  # classified right here into permanent/transient
-                raise classify_boto_error(exc) from exc
+            except botocore_errors() as exc:  # classified right here into permanent/transient
+                raise classify_sqs_error(exc) from exc
 
     def depth(self) -> QueueDepth:
         """The queue's approximate message counts."""
@@ -124,8 +124,8 @@ class SqsQueue:
                     "ApproximateNumberOfMessagesDelayed",
                 ],
             )
-        except Exception as exc:  # classified right here into permanent/transient
-            raise classify_boto_error(exc) from exc
+        except botocore_errors() as exc:  # classified right here into permanent/transient
+            raise classify_sqs_error(exc) from exc
         attributes = response.get("Attributes", {})
         return QueueDepth(
             visible=int(attributes.get("ApproximateNumberOfMessages", 0)),

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
-from sluice_shared.aws import classify_boto_error
+from sluice_shared.aws import botocore_errors, classify_sqs_error
 from sluice_shared.topology import QueueTopology
 
 if TYPE_CHECKING:
@@ -70,8 +70,8 @@ def create_queues(client: SQSClient, *, name: str, topology: QueueTopology = LOC
             },
         )["QueueUrl"]
         queue_arn = _arn(client, queue_url)
-    except Exception as exc:  # classified right here into permanent/transient
-        raise classify_boto_error(exc) from exc
+    except botocore_errors() as exc:  # classified right here into permanent/transient
+        raise classify_sqs_error(exc) from exc
     return LocalQueues(queue_url=queue_url, queue_arn=queue_arn, dlq_url=dlq_url, dlq_arn=dlq_arn, topology=topology)
 
 

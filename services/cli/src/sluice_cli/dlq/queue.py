@@ -1,7 +1,8 @@
 """The SQS adapter behind ``sluice dlq``: find queues, receive, hide, release, delete, purge, move tasks.
 
-Every boto3 call is made here and every boto3 error is translated here, once, into Sluice's hierarchy
-(:func:`sluice_shared.aws.classify_boto_error`). Batch calls are chunked to SQS's 10 entries a request.
+Every boto3 call is made here and every botocore error is translated here, once, into Sluice's hierarchy
+(:func:`sluice_shared.aws.classify_sqs_error`); any other exception is a bug and propagates. Batch calls are
+chunked to SQS's 10 entries a request.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from sluice_cli.dlq.messages import DeadLetter
-from sluice_shared.aws import classify_boto_error, error_code
-from sluice_shared.errors import PermanentError, QueueNotFoundError, SluiceError
+from sluice_shared.aws import botocore_errors, classify_sqs_error, error_code
+from sluice_shared.errors import PermanentError, QueueNotFoundError
 from sluice_shared.sqs import SQS_MAX_BATCH_ENTRIES
 
 if TYPE_CHECKING:
@@ -95,13 +96,11 @@ class MoveTask:
 
 @contextmanager
 def _translated(what: str, *, not_found: str | None = None) -> Iterator[None]:
-    """Translate any boto3/botocore error raised inside into a Sluice error (``from`` the original)."""
+    """Translate a botocore error raised inside into a Sluice error (``from`` the original); others propagate."""
     try:
         yield
-    except SluiceError:
-        raise
-    except Exception as exc:  # classified right here from its type and AWS error code
-        error = classify_boto_error(exc, what=what)
+    except botocore_errors() as exc:  # classified right here from its type and AWS error code
+        error = classify_sqs_error(exc, what=what)
         if not_found is not None and isinstance(error, QueueNotFoundError):
             raise QueueNotFoundError(not_found) from exc
         raise error from exc
@@ -201,9 +200,7 @@ class SqsQueues:
 def _unsupported_translated() -> Iterator[None]:
     try:
         yield
-    except SluiceError:
-        raise
-    except Exception as exc:  # classified right here: unsupported first, then the common classification
+    except botocore_errors() as exc:  # classified right here: unsupported first, then the common classification
         response: Any = getattr(exc, "response", None)
         status = int((response or {}).get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
         code = error_code(exc)
@@ -212,7 +209,7 @@ def _unsupported_translated() -> Iterator[None]:
                 "this SQS endpoint does not support native redrive (StartMessageMoveTask); "
                 "use 'sluice dlq replay' instead"
             ) from exc
-        raise classify_boto_error(exc, what="dead-letter queue") from exc
+        raise classify_sqs_error(exc, what="dead-letter queue") from exc
 
 
 class SqsDeadLetterQueue:
