@@ -166,6 +166,9 @@ class WritePath:
         self.copy_conn.close()
         self.database.close()
 
+    def sluice(self, rows: Sequence[EventRow]) -> None:
+        self.store.store(rows)
+
     def plain_copy(self, rows: Sequence[EventRow]) -> None:
         with self.copy_conn.cursor() as cursor, cursor.copy(COPY_EVENTS) as copy:
             for row in rows:
