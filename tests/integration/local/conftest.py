@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from sluice_cli.local.event_source import EventSource, PollerConfig
-from sluice_cli.local.queue import SqsQueue
 from sluice_cli.local.queues import create_queues
+from sluice_shared.sqs import SqsQueue
 from sluice_shared.topology import QueueTopology
 
 if TYPE_CHECKING:

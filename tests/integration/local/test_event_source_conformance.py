@@ -16,8 +16,8 @@ import pytest
 from aws_lambda_powertools.utilities.parser.models import SqsModel
 
 from sluice_cli.local.event_source import EventSource
-from sluice_cli.local.queue import QueueDepth, SqsQueue
 from sluice_cli.local.queues import create_queues
+from sluice_shared.sqs import QueueDepth, SqsQueue
 from sluice_shared.topology import QueueTopology
 
 if TYPE_CHECKING:

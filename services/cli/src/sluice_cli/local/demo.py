@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
     from sluice_cli.local.event_source import EventSourceStats
-    from sluice_cli.local.queue import QueueDepth
+    from sluice_shared.sqs import QueueDepth
 
 __all__ = [
     "DemoPlan",

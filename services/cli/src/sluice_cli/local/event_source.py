@@ -24,9 +24,9 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from sluice_cli.local.context import LocalLambdaContext
-from sluice_cli.local.queue import SQS_MAX_RECEIVE_MESSAGES, SQS_MAX_WAIT_SECONDS
 from sluice_cli.local.sqs_event import BatchVerdict, lambda_event, lambda_record, settle_response
 from sluice_shared.errors import SluiceError, TransientError
+from sluice_shared.limits import LAMBDA_SYNC_PAYLOAD_BYTES, SQS_MAX_RECEIVE_MESSAGES, SQS_MAX_WAIT_SECONDS
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import MessageTypeDef
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
     from sluice_shared.topology import QueueTopology
 
 __all__ = [
-    "LAMBDA_MAX_PAYLOAD_BYTES",
     "BatchReport",
     "EventSource",
     "EventSourceStats",
@@ -45,7 +44,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-LAMBDA_MAX_PAYLOAD_BYTES: Final = 6 * 1024 * 1024  # synchronous invocation request payload: 6 MB
 DELETE_ATTEMPTS: Final = 3
 RETRY_BASE_SECONDS: Final = 0.2
 RETRY_MAX_SECONDS: Final = 5.0
@@ -55,7 +53,7 @@ Handler = Callable[[dict[str, Any], Any], Any]
 
 
 class MessageQueue(Protocol):
-    """The queue operations the event source needs (implemented by :class:`~sluice_cli.local.queue.SqsQueue`)."""
+    """The queue operations the event source needs (implemented by :class:`~sluice_shared.sqs.SqsQueue`)."""
 
     @property
     def arn(self) -> str:
@@ -90,7 +88,7 @@ class PollerConfig:
     poll_wait_seconds: int = SQS_MAX_WAIT_SECONDS
     function_timeout_seconds: float = 60.0
     function_name: str = "sluice-consumer"
-    max_payload_bytes: int = LAMBDA_MAX_PAYLOAD_BYTES
+    max_payload_bytes: int = LAMBDA_SYNC_PAYLOAD_BYTES
 
     @classmethod
     def from_topology(cls, topology: QueueTopology, **overrides: Any) -> PollerConfig:

@@ -27,7 +27,6 @@ from sluice_cli.local.event_source import EventSource, PollerConfig
 from sluice_cli.local.function_url import FunctionUrlServer
 from sluice_cli.local.handlers import consumer_handler, ingest_handler
 from sluice_cli.local.postgres import DatabaseKind, mask_password, provision_postgres
-from sluice_cli.local.queue import QueueDepth, SqsQueue
 from sluice_cli.local.queues import LOCAL_TOPOLOGY, create_queues
 from sluice_cli.local.settings import LOCAL_REGION, client_environment, local_environment, metrics_disabled
 from sluice_cli.local.sqs_server import EmbeddedSqs
@@ -35,6 +34,7 @@ from sluice_shared import environment as env
 from sluice_shared.aws import sqs_client
 from sluice_shared.errors import SluiceError, TransientError
 from sluice_shared.registry import load_registry
+from sluice_shared.sqs import QueueDepth, SqsQueue
 
 if TYPE_CHECKING:
     from collections.abc import Callable
