@@ -2,7 +2,8 @@
 
 moto keeps its state in module globals, so every embedded server of one process shares the same queues:
 give queues unique names when several pipelines run in one process (tests do). moto is correct for redrive,
-visibility timeouts, long polling and FIFO, and slow with a backlog (../shared/FACTS.md): keep queues shallow.
+visibility timeouts, long polling and FIFO, and slow with a backlog (each call costs time proportional to the
+queue's depth: a 2,000-message backlog drained at ~13 msg/s on the 2-core development machine): keep queues shallow.
 """
 
 from __future__ import annotations
