@@ -2,33 +2,31 @@
 
 :class:`ProxyCore` accepts client connections, hands startup, passwords and cancels to :mod:`.wire`, then pumps
 messages both ways: each client message is recorded (:mod:`.report`), checked for pinning (:mod:`.pinning`) and
-given its fate by the armed faults (:class:`~tests.support.pgproxy.faults.FaultPlan`). Everything here except
+given its fate by the armed faults (:class:`~tests.support.pgproxy.fault_plan.FaultPlan`). Everything here except
 :meth:`ProxyCore.start`, :meth:`ProxyCore.close` and :meth:`ProxyCore._call` runs on the proxy's thread.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import threading
 import time
-from collections import Counter
 from typing import TYPE_CHECKING, Any, Final, Literal, Self, TypeVar
 
 from tests.support.pgproxy.fault_plan import FaultPlan
 from tests.support.pgproxy.pinning import enforced_triggers, message_triggers, refusal
-from tests.support.pgproxy.report import ConnectionRecord, PinningRecord, ProxyReport, StatementRecord
+from tests.support.pgproxy.report import ConnectionRecord, PinningRecord, Recorder
 from tests.support.pgproxy.wire import (
     CONNECTION_FAILURE,
     FEATURE_NOT_SUPPORTED,
-    INVALID_PASSWORD,
     READ_CHUNK,
     Session,
+    authenticate,
     excerpt,
     forward_cancel,
     login_upstream,
     read_first_message,
-    read_password,
+    send_fatal,
 )
 from tests.support.pgwire import (
     FRONTEND_NAMES,
@@ -36,7 +34,6 @@ from tests.support.pgwire import (
     InitialKind,
     ProtocolError,
     decode_frontend,
-    error_response,
     frame_messages,
     startup_triggers,
 )
@@ -44,6 +41,7 @@ from tests.support.pgwire import (
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Collection
 
+    from tests.support.pgproxy.report import ProxyReport
     from tests.support.pgwire import InitialMessage, PinningKind, PinningTrigger
 
 __all__ = ["CALL_TIMEOUT_SECONDS", "ProxyCore"]
@@ -99,7 +97,7 @@ class ProxyCore:
         self._fault_plan = FaultPlan()
         self._cancels_pass_stall = False
         self._next_id = 0
-        self._clear_records()
+        self._seen = Recorder()
 
     # --- lifecycle ------------------------------------------------------------------------------------
 
@@ -131,38 +129,15 @@ class ProxyCore:
         return asyncio.run_coroutine_threadsafe(_awaited(function), self._loop).result(CALL_TIMEOUT_SECONDS)
 
     def _on_loop_error(self, _loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-        self._proxy_errors.append(f"{context.get('message')}: {context.get('exception')!r}")
+        self._seen.proxy_errors.append(f"{context.get('message')}: {context.get('exception')!r}")
 
-    def _clear_records(self) -> None:
-        self._connections: dict[int, ConnectionRecord] = {}
-        self._statements: list[StatementRecord] = []
-        self._pinning: list[PinningRecord] = []
-        self._extended = False
-        self._binary = False
-        self._named: list[str] = []
-        self._counts: Counter[str] = Counter()
-        self._cancels = 0
-        self._faults: list[str] = []
-        self._proxy_errors: list[str] = []
-
-    async def _clear_records_async(self) -> None:
-        self._clear_records()
+    async def _clear_records(self) -> None:
+        self._seen = Recorder()
         for session in self._sessions.values():
-            self._connections[session.id] = ConnectionRecord(session.id, dict(session.startup_parameters), None)
+            self._seen.connections[session.id] = ConnectionRecord(session.id, dict(session.startup_parameters), None)
 
     async def _snapshot(self) -> ProxyReport:
-        return ProxyReport(
-            connections=tuple(self._connections[key] for key in sorted(self._connections)),
-            statements=tuple(self._statements),
-            pinning=tuple(self._pinning),
-            extended_protocol_used=self._extended,
-            binary_parameters_used=self._binary,
-            named_statements=tuple(self._named),
-            message_counts=dict(self._counts),
-            cancel_requests=self._cancels,
-            faults=tuple(self._faults),
-            proxy_errors=tuple(self._proxy_errors),
-        )
+        return self._seen.snapshot()
 
     async def _start(self) -> None:
         self._flowing = asyncio.Event()
@@ -182,7 +157,7 @@ class ProxyCore:
             # close() alone: on Python 3.12+ wait_closed() would also wait for every open connection.
             self._server.close()
             self._server = None
-            self._faults.append("refusing new connections")
+            self._seen.faults.append("refusing new connections")
 
     async def _stop(self) -> None:
         await self._stop_listening()
@@ -224,7 +199,7 @@ class ProxyCore:
 
     async def _serve(self, session: Session) -> None:
         self._sessions[session.id] = session
-        self._connections[session.id] = ConnectionRecord(session.id, {}, None)
+        self._seen.connections[session.id] = ConnectionRecord(session.id, {}, None)
         try:
             await self._serve_session(session)
         except (OSError, ProtocolError, asyncio.IncompleteReadError) as exc:
@@ -239,14 +214,14 @@ class ProxyCore:
         if initial is None:
             return
         if initial.kind is InitialKind.CANCEL:
-            self._cancels += 1
+            self._seen.cancels += 1
             if not self._cancels_pass_stall:
                 await self._flowing.wait()
             await forward_cancel(self.upstream, initial.raw)
             return
         await self._flowing.wait()
         session.startup_parameters = dict(initial.parameters)
-        self._connections[session.id] = ConnectionRecord(session.id, dict(initial.parameters), None)
+        self._seen.connections[session.id] = ConnectionRecord(session.id, dict(initial.parameters), None)
         if self._found_pinning(session, startup_triggers(initial.parameters)):
             return
         upstream_reader = await self._connect_upstream(session, initial)
@@ -272,12 +247,14 @@ class ProxyCore:
         None (and the connection closed) when the client's password is refused or the upstream is unreachable.
         """
         checking = self._password is not None
-        if self._password is not None and not await self._authenticate(session, self._password):
+        if self._password is not None and not await authenticate(session, self._password):
+            if session.closed_by is None:  # refused, not hung up
+                self._abort(session, "password refused", graceful=True)
             return None
         try:
             upstream_reader, session.upstream_writer = await asyncio.open_connection(*self.upstream)
         except OSError as exc:
-            self._send_error(session, sqlstate=CONNECTION_FAILURE, message=f"test proxy: upstream unreachable: {exc}")
+            send_fatal(session, sqlstate=CONNECTION_FAILURE, message=f"test proxy: upstream unreachable: {exc}")
             self._abort(session, f"upstream unreachable: {exc}", graceful=True)
             return None
         if not checking:
@@ -292,22 +269,6 @@ class ProxyCore:
             self._abort(session, "upstream refused the proxy's login", graceful=True)
             return None
         return upstream_reader
-
-    async def _authenticate(self, session: Session, password: str | Callable[[str], bool]) -> bool:
-        """Ask the client for its password and check it; False (and the connection closed) when refused."""
-        supplied = await read_password(session)
-        if session.closed_by is not None:
-            return False
-        if supplied is not None and (
-            password(supplied) if callable(password) else hmac.compare_digest(supplied.encode(), password.encode())
-        ):
-            return True
-        user = session.startup_parameters.get("user", "")
-        self._send_error(
-            session, sqlstate=INVALID_PASSWORD, message=f'password authentication failed for user "{user}"'
-        )
-        self._abort(session, "password refused", graceful=True)
-        return False
 
     async def _client_to_upstream(self, session: Session) -> None:
         assert self._flowing is not None
@@ -348,17 +309,9 @@ class ProxyCore:
 
     def _inspect(self, session: Session, message: FrontendMessage) -> Literal["forward", "drop", "fail"]:
         """Record one client message and decide its fate."""
-        self._counts[message.name] += 1
+        self._seen.record(session.id, message)
         if message.type in _ANSWERED_BY_READY:
             session.pending += 1
-        if message.extended:
-            self._extended = True
-        self._binary = self._binary or message.binary_parameters
-        if message.sql is not None:
-            protocol: Literal["simple", "extended"] = "simple" if message.type == "Q" else "extended"
-            self._statements.append(StatementRecord(session.id, protocol, message.sql))
-        if message.type in {"P", "B"} and message.statement and message.statement not in self._named:
-            self._named.append(message.statement)
         if self._found_pinning(session, message_triggers(message)):
             return "fail"
         return self._fault_for(session, message)
@@ -367,10 +320,10 @@ class ProxyCore:
         """Record triggers; in strict mode fail the connection on the first one not allowed. True if failed."""
         enforced = enforced_triggers(triggers, strict=self.strict, allow=self.allow)
         for trigger in triggers:
-            self._pinning.append(PinningRecord(session.id, trigger, trigger in enforced))
+            self._seen.pinning.append(PinningRecord(session.id, trigger, trigger in enforced))
         if not enforced:
             return False
-        self._send_error(session, sqlstate=FEATURE_NOT_SUPPORTED, message=refusal(enforced[0]))
+        send_fatal(session, sqlstate=FEATURE_NOT_SUPPORTED, message=refusal(enforced[0]))
         self._abort(session, f"pinning: {enforced[0]}", graceful=True)
         return True
 
@@ -378,7 +331,7 @@ class ProxyCore:
         fate = self._fault_plan.fate(message)
         if fate == "drop_after_reply":
             session.swallow_replies = True
-            self._faults.append(f"connection {session.id}: will drop after the reply to {excerpt(message)}")
+            self._seen.faults.append(f"connection {session.id}: will drop after the reply to {excerpt(message)}")
             return "forward"
         return fate
 
@@ -414,19 +367,15 @@ class ProxyCore:
                 session.client_writer.write(data)
                 await session.client_writer.drain()
 
-    def _send_error(self, session: Session, *, sqlstate: str, message: str) -> None:
-        if session.closed_by is None and not session.client_writer.is_closing():
-            session.client_writer.write(error_response(severity="FATAL", sqlstate=sqlstate, message=message))
-
     def _abort(self, session: Session, reason: str, *, graceful: bool) -> None:
         """Close both sides; ``graceful`` flushes what was written to the client first."""
         if session.closed_by is None:
             session.closed_by = f"proxy: {reason}"
             if reason != "closed":
-                self._faults.append(f"connection {session.id}: {reason}")
-        record = self._connections.get(session.id)
+                self._seen.faults.append(f"connection {session.id}: {reason}")
+        record = self._seen.connections.get(session.id)
         if record is not None and record.closed_by is None:
-            self._connections[session.id] = ConnectionRecord(
+            self._seen.connections[session.id] = ConnectionRecord(
                 session.id, dict(session.startup_parameters), session.closed_by
             )
         if graceful:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from tests.support.pgproxy.core import ProxyCore
 from tests.support.pgproxy.fault_plan import DropRule
-from tests.support.pgproxy.wire import ADMIN_SHUTDOWN, ADMIN_SHUTDOWN_MESSAGE
+from tests.support.pgproxy.wire import ADMIN_SHUTDOWN, ADMIN_SHUTDOWN_MESSAGE, send_fatal
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -36,7 +36,7 @@ class FaultInjection(ProxyCore):
             chosen = [s for s in self._live_sessions() if s.in_transaction or not in_transaction_only]
             for session in chosen:
                 if sqlstate is not None:
-                    self._send_error(session, sqlstate=sqlstate, message=ADMIN_SHUTDOWN_MESSAGE)
+                    send_fatal(session, sqlstate=sqlstate, message=ADMIN_SHUTDOWN_MESSAGE)
                 self._abort(session, "dropped on request", graceful=sqlstate is not None)
             return len(chosen)
 
@@ -79,7 +79,7 @@ class FaultInjection(ProxyCore):
             if self._stall_timer is not None:
                 self._stall_timer.cancel()
             self._stall_timer = asyncio.get_running_loop().call_later(seconds, self._flowing.set)
-            self._faults.append(f"stalled for {seconds} s")
+            self._seen.faults.append(f"stalled for {seconds} s")
 
         self._call(pause)
 
@@ -111,7 +111,7 @@ class FaultInjection(ProxyCore):
 
         async def change() -> None:
             self._password = password
-            self._faults.append("password changed" if password is not None else "password check off")
+            self._seen.faults.append("password changed" if password is not None else "password check off")
 
         self._call(change)
 

@@ -89,7 +89,7 @@ class PgProxy(FaultInjection):
 
     def reset(self) -> None:
         """Forget what was seen (connections stay open, armed faults stay armed)."""
-        self._call(self._clear_records_async)
+        self._call(self._clear_records)
 
     def assert_no_pinning(self) -> None:
         """Raise :class:`PinningDetectedError` if any pinning trigger was seen (allowed kinds included)."""

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from tests.support.pgwire import PinningKind, PinningTrigger
+    from tests.support.pgwire import FrontendMessage, PinningKind, PinningTrigger
 
 __all__ = [
     "ConnectionRecord",
@@ -16,6 +17,7 @@ __all__ = [
     "PinningRecord",
     "ProxyFailedError",
     "ProxyReport",
+    "Recorder",
     "StatementRecord",
 ]
 
@@ -96,3 +98,45 @@ class ProxyReport:
         lines.extend(f"fault: {fault}" for fault in self.faults)
         lines.extend(f"proxy error: {error}" for error in self.proxy_errors)
         return "\n".join(lines)
+
+
+@dataclass
+class Recorder:
+    """What the proxy has seen so far, kept on the proxy's thread; :meth:`snapshot` freezes it into a report."""
+
+    connections: dict[int, ConnectionRecord] = field(default_factory=dict)
+    statements: list[StatementRecord] = field(default_factory=list)
+    pinning: list[PinningRecord] = field(default_factory=list)
+    extended: bool = False
+    binary: bool = False
+    named: list[str] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)
+    cancels: int = 0
+    faults: list[str] = field(default_factory=list)
+    proxy_errors: list[str] = field(default_factory=list)
+
+    def record(self, connection: int, message: FrontendMessage) -> None:
+        """Count one client message; note its protocol, its SQL and the named statement it uses."""
+        self.counts[message.name] += 1
+        self.extended = self.extended or message.extended
+        self.binary = self.binary or message.binary_parameters
+        if message.sql is not None:
+            protocol: Literal["simple", "extended"] = "simple" if message.type == "Q" else "extended"
+            self.statements.append(StatementRecord(connection, protocol, message.sql))
+        if message.type in {"P", "B"} and message.statement and message.statement not in self.named:
+            self.named.append(message.statement)
+
+    def snapshot(self) -> ProxyReport:
+        """Everything recorded, as an immutable report."""
+        return ProxyReport(
+            connections=tuple(self.connections[key] for key in sorted(self.connections)),
+            statements=tuple(self.statements),
+            pinning=tuple(self.pinning),
+            extended_protocol_used=self.extended,
+            binary_parameters_used=self.binary,
+            named_statements=tuple(self.named),
+            message_counts=dict(self.counts),
+            cancel_requests=self.cancels,
+            faults=tuple(self.faults),
+            proxy_errors=tuple(self.proxy_errors),
+        )

@@ -8,6 +8,7 @@ server (trust, cleartext, MD5 or SCRAM-SHA-256), and a CancelRequest passed on o
 from __future__ import annotations
 
 import asyncio
+import hmac
 import struct
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
@@ -30,12 +31,15 @@ from tests.support.pgwire import (
     InitialKind,
     ProtocolError,
     cleartext_password_request,
+    error_response,
     frame_messages,
     password_of,
     read_initial,
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from tests.support.pgwire import FrontendMessage, InitialMessage
 
 __all__ = [
@@ -46,11 +50,13 @@ __all__ = [
     "INVALID_PASSWORD",
     "READ_CHUNK",
     "Session",
+    "authenticate",
     "excerpt",
     "forward_cancel",
     "login_upstream",
     "read_first_message",
     "read_password",
+    "send_fatal",
 ]
 
 READ_CHUNK: Final = 65_536
@@ -128,6 +134,30 @@ async def read_password(session: Session) -> str | None:
         buffer += chunk
     type_byte, body_start, end = frames[0]
     return password_of(type_byte, bytes(buffer[body_start:end]))
+
+
+async def authenticate(session: Session, password: str | Callable[[str], bool]) -> bool:
+    """Ask the client for its password and check it against ``password`` (or the predicate).
+
+    False when the client hung up (``closed_by`` set) or was refused: a refused client gets FATAL 28P01, as
+    from RDS Proxy, and the caller closes the session.
+    """
+    supplied = await read_password(session)
+    if session.closed_by is not None:
+        return False
+    if supplied is not None and (
+        password(supplied) if callable(password) else hmac.compare_digest(supplied.encode(), password.encode())
+    ):
+        return True
+    user = session.startup_parameters.get("user", "")
+    send_fatal(session, sqlstate=INVALID_PASSWORD, message=f'password authentication failed for user "{user}"')
+    return False
+
+
+def send_fatal(session: Session, *, sqlstate: str, message: str) -> None:
+    """Send the client a FATAL ErrorResponse, unless its connection is already closing."""
+    if session.closed_by is None and not session.client_writer.is_closing():
+        session.client_writer.write(error_response(severity="FATAL", sqlstate=sqlstate, message=message))
 
 
 async def login_upstream(
