@@ -57,7 +57,7 @@ test-integration: install ## Integration tests only (real PostgreSQL, local SQS 
 lint: install ## ruff (lint + format check) and mypy --strict
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy shared/src services/consumer/src services/ingest/src services/cli/src services/local/src cdk/src tests
+	$(BIN)/mypy shared/src services/consumer/src services/ingest/src services/cli/src services/local/src cdk/src tests tools
 
 format: install ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
@@ -73,7 +73,7 @@ synth: install ## Build the assets if stale and synthesize dev and prod into cdk
 	cd cdk && CDK_CONTEXT_JSON='{"sluice:arch": "$(ARCH)", "sluice:alarm-destination": "$(ALARM_DESTINATION)"}' $(BIN)/python app.py
 
 audit: install ## Audit the locked dependencies (exit 3: the vulnerability service could not be reached)
-	$(BIN)/python -m tests.integration.security.audit --uv $(UV)
+	$(BIN)/python -m tools.audit --uv $(UV)
 
 clean: ## Remove the virtual environment, build outputs and caches
 	rm -rf .venv .uv build cdk.out cdk/cdk.out .pytest_cache .mypy_cache .ruff_cache .hypothesis

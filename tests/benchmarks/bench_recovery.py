@@ -3,7 +3,7 @@
 Run: ``make bench`` or ``[SLUICE_TEST_DATABASE_URL=postgresql://...] .venv/bin/python
 tests/benchmarks/bench_recovery.py [--outages 5,60,360] [--interval 0.25]``.
 
-For each outage length, two consumers write through the strict test proxy (tests/support/pgproxy.py) to a
+For each outage length, two consumers write through the strict test proxy (tests/support/pgproxy/) to a
 migrated throwaway database: a *warm* one that stored a batch before the outage, and a *cold* one whose
 execution environment (its ``Database``, pool and store) is first created during the outage. Each invokes the
 consumer's batch logic (``consume_batch`` over ``PostgresEventStore`` behind the schema gate, with a 3 s

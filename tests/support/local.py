@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sluice_local.queue import SqsQueue
+from sluice_shared.sqs import SqsQueue
 
 if TYPE_CHECKING:
     from sluice_local.batch_stats import BatchReport
     from sluice_local.event_source import EventSource
     from sluice_local.pipeline import LocalPipeline
-    from sluice_local.queue import QueueDepth
+    from sluice_shared.sqs import QueueDepth
 
 __all__ = ["dlq_depth", "poll_once"]
 

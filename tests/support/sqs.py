@@ -1,7 +1,10 @@
 """A real SQS-compatible HTTP endpoint on loopback for tests: the moto server, in a thread.
 
-See ../shared/FACTS.md: moto is correct for redrive, visibility, attributes and FIFO, but slow with a
-backlog (keep queues shallow) and lacks ``StartMessageMoveTask``.
+moto is correct for redrive after ``maxReceiveCount``, visibility timeouts, long polling, message attributes,
+``ApproximateReceiveCount``, FIFO and the 1 MiB message size. It lacks ``StartMessageMoveTask`` (HTTP 500) and is
+slow with a backlog, each call costing time proportional to the queue's depth: measured on the 2-core development
+machine before the project started, 10,000 messages went through at ~170 msg/s with at most ~100 queued, a
+2,000-message backlog drained at ~13 msg/s and a 10,000-message one did not drain in 10 minutes. Keep queues shallow.
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ from sluice_shared.capacity import (
     default_max_connections,
 )
 from sluice_shared.errors import ConfigurationError
+from sluice_shared.limits import SQS_MAX_RETENTION_SECONDS, SQS_MIN_RETENTION_SECONDS
 from sluice_shared.topology import QueueTopology
 
 __all__ = [
@@ -68,8 +69,6 @@ _PROVIDER_REPORT_SECONDS: Final = 60
 _EMAIL: Final = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
 _SNS_TOPIC_ARN: Final = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
 _REGISTRY_SPEC: Final = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
-_SQS_MIN_RETENTION_SECONDS: Final = 60  # SQS MessageRetentionPeriod: 60 s..14 days
-_SQS_MAX_RETENTION_SECONDS: Final = 14 * 24 * 3600
 
 
 class Architecture(StrEnum):
@@ -245,7 +244,7 @@ class StageConfig:
         # SQS keeps a dead-lettered message's original enqueue time: a DLQ retaining for less than the source
         # queue would drop redriven messages early (SQS developer guide, dead-letter queues).
         retention = (self.queue_retention_seconds, self.topology.dlq_retention_seconds)
-        if not _SQS_MIN_RETENTION_SECONDS <= retention[0] <= retention[1] <= _SQS_MAX_RETENTION_SECONDS:
+        if not SQS_MIN_RETENTION_SECONDS <= retention[0] <= retention[1] <= SQS_MAX_RETENTION_SECONDS:
             raise ConfigurationError(
                 f"queue retention {self.queue_retention_seconds} s must be 60 s..DLQ retention "
                 f"{self.topology.dlq_retention_seconds} s, which must be at most 14 days"

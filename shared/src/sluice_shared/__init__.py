@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from sluice_shared.contract import (
     MAX_BODY_BYTES,
-    SQS_MAX_MESSAGE_BYTES,
     EventEnvelope,
     parse_message,
     validate_event,
@@ -32,6 +31,7 @@ from sluice_shared.errors import (
     TransientError,
     UnknownEventTypeError,
 )
+from sluice_shared.limits import SQS_MAX_MESSAGE_BYTES
 from sluice_shared.registry import PayloadRegistry, UnknownEventTypePolicy, contract_json_schema, load_registry
 
 __all__ = [

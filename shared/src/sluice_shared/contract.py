@@ -39,6 +39,7 @@ from sluice_shared.json_safety import (
     find_unstorable,
     locate_unstorable,
 )
+from sluice_shared.limits import SQS_MAX_MESSAGE_BYTES
 
 if TYPE_CHECKING:
     from pydantic_core import ErrorDetails
@@ -49,7 +50,6 @@ __all__ = [
     "MAX_BODY_BYTES",
     "MAX_INT_DIGITS",
     "MAX_NESTING_DEPTH",
-    "SQS_MAX_MESSAGE_BYTES",
     "EventEnvelope",
     "PayloadCheck",
     "check_body_size",
@@ -58,10 +58,9 @@ __all__ = [
     "validate_event",
 ]
 
-# SQS accepts messages up to 1 MiB (1,048,576 bytes), counting the body *and* its message attributes
-# (raised from 256 KiB in August 2025). A dead-lettered message gets Sluice's error attributes added, so
-# the body limit keeps 16 KiB of headroom: a message valid at the door always fits in the DLQ.
-SQS_MAX_MESSAGE_BYTES: Final = 1_048_576
+# SQS counts the body *and* its message attributes against its message size limit (SQS_MAX_MESSAGE_BYTES,
+# 1 MiB). A dead-lettered message gets Sluice's error attributes added, so the body limit keeps 16 KiB of
+# headroom: a message valid at the door always fits in the DLQ.
 ATTRIBUTE_HEADROOM_BYTES: Final = 16_384
 MAX_BODY_BYTES: Final = SQS_MAX_MESSAGE_BYTES - ATTRIBUTE_HEADROOM_BYTES
 

@@ -19,7 +19,7 @@ from sluice_shared.errors import (
     InvalidMessageError,
     SluiceError,
 )
-from sluice_shared.sqs import SQS_MAX_MESSAGE_ATTRIBUTES
+from sluice_shared.limits import SQS_MAX_MESSAGE_ATTRIBUTES
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from sluice_shared.contract import MAX_BODY_BYTES, EventEnvelope, validate_event
 from sluice_shared.errors import InvalidMessageError, MessageRejectedError, SluiceError
-from sluice_shared.sqs import MessageSender, OutgoingMessage, SendOutcome, SendPipeline
+from sluice_shared.sqs import MessageSender, OutgoingMessage, SendOutcome, SendPipeline, is_fifo_queue
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef
@@ -36,12 +36,10 @@ __all__ = [
     "EventStatus",
     "MessageSender",
     "PublishReceipt",
-    "is_fifo_queue",
 ]
 
 CORRELATION_ID_ATTRIBUTE: Final = "sluice.correlation_id"
 DEFAULT_FIFO_GROUP_FIELD: Final = "source"
-FIFO_QUEUE_SUFFIX: Final = ".fifo"  # SQS: the name of a FIFO queue must end in ".fifo"
 # SQS MessageGroupId / MessageDeduplicationId: 1..128 characters, alphanumeric and punctuation.
 _FIFO_ID: Final = re.compile(r"^[\x21-\x7e]{1,128}$")
 # Correlation ids are echoed into logs and attributes: printable ASCII, bounded.
@@ -126,11 +124,6 @@ class PublishReceipt:
             "failed": len(self.failed),
             "results": [result.to_dict(expose_failures=expose_failures) for result in self.results],
         }
-
-
-def is_fifo_queue(queue_url: str) -> bool:
-    """True for a FIFO queue (its name ends in ``.fifo``)."""
-    return queue_url.rstrip("/").endswith(FIFO_QUEUE_SUFFIX)
 
 
 class EventPublisher:

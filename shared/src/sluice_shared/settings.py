@@ -12,7 +12,8 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from sluice_shared import environment as env
-from sluice_shared.contract import MAX_BODY_BYTES, SQS_MAX_MESSAGE_BYTES
+from sluice_shared.contract import MAX_BODY_BYTES
+from sluice_shared.limits import SQS_MAX_MESSAGE_BYTES
 from sluice_shared.registry import PayloadRegistry, UnknownEventTypePolicy, load_registry
 
 __all__ = ["SETTINGS_CONFIG", "AwsSettings", "ContractSettings"]

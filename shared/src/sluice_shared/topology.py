@@ -10,6 +10,15 @@ from dataclasses import dataclass
 from typing import Final
 
 from sluice_shared.errors import ConfigurationError
+from sluice_shared.limits import (
+    LAMBDA_MAX_TIMEOUT_SECONDS,
+    SQS_MAX_BATCH_SIZE_FIFO,
+    SQS_MAX_BATCH_SIZE_STANDARD,
+    SQS_MAX_BATCH_SIZE_WITHOUT_WINDOW,
+    SQS_MAX_BATCHING_WINDOW_SECONDS,
+    SQS_MAX_RETENTION_SECONDS,
+    SQS_MAX_VISIBILITY_TIMEOUT_SECONDS,
+)
 
 __all__ = [
     "DEFAULT_TOPOLOGY",
@@ -24,14 +33,8 @@ __all__ = [
 VISIBILITY_TIMEOUT_FACTOR: Final = 6
 # AWS recommends maxReceiveCount of at least 5 so throttled invocations do not dead-letter good messages.
 MAX_RECEIVE_COUNT_MINIMUM: Final = 5
-DLQ_RETENTION_SECONDS: Final = 14 * 24 * 3600  # 14 days: the SQS maximum
-SQS_MAX_VISIBILITY_TIMEOUT_SECONDS: Final = 12 * 3600  # 12 hours
-SQS_MAX_BATCH_SIZE_STANDARD: Final = 10_000  # Lambda SQS event source, standard queues (needs a window > 0)
-SQS_MAX_BATCH_SIZE_FIFO: Final = 10  # Lambda SQS event source, FIFO queues
-SQS_MAX_BATCHING_WINDOW_SECONDS: Final = 300  # 5 minutes
-LAMBDA_MAX_TIMEOUT_SECONDS: Final = 900  # 15 minutes
-# Without a batching window Lambda sends at most 10 records per batch.
-BATCH_SIZE_WITHOUT_WINDOW: Final = 10
+# The DLQ keeps messages as long as SQS allows (14 days), so nothing is lost before someone looks.
+DLQ_RETENTION_SECONDS: Final = SQS_MAX_RETENTION_SECONDS
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -69,7 +72,7 @@ class QueueTopology:
             problems.append(f"batching window must be 0..{SQS_MAX_BATCHING_WINDOW_SECONDS} s")
         max_batch = SQS_MAX_BATCH_SIZE_FIFO if self.fifo else SQS_MAX_BATCH_SIZE_STANDARD
         if self.batching_window_seconds == 0 and not self.fifo:
-            max_batch = BATCH_SIZE_WITHOUT_WINDOW
+            max_batch = SQS_MAX_BATCH_SIZE_WITHOUT_WINDOW
         if not 1 <= self.batch_size <= max_batch:
             problems.append(f"batch size must be 1..{max_batch} for this queue type and batching window")
         if self.max_receive_count < MAX_RECEIVE_COUNT_MINIMUM:

@@ -16,7 +16,8 @@ import pytest
 from sluice_cli.app import main
 from sluice_shared.dead_letter import DeadLetterReason
 from sluice_shared.errors import InvalidMessageError, SluiceError
-from sluice_shared.sqs import BatchSender, OutgoingMessage
+from sluice_shared.limits import SQS_FIFO_SUFFIX
+from sluice_shared.sqs import BatchSender, OutgoingMessage, is_fifo_queue
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -51,7 +52,7 @@ class Queues:
         )
         attached = reason.attach(attributes or {"trace": {"DataType": "String", "StringValue": "t-1"}})
         assert attached is not None
-        fifo = self.dlq_url.endswith(".fifo")
+        fifo = is_fifo_queue(self.dlq_url)
         messages = [
             OutgoingMessage(
                 key=str(index),
@@ -109,7 +110,7 @@ class Queues:
 
 def make_queues(client: SQSClient, name: str, *, fifo: bool = False) -> Queues:
     """Create ``name`` and ``name-dlq`` (FIFO when asked) with a real redrive policy."""
-    suffix = ".fifo" if fifo else ""
+    suffix = SQS_FIFO_SUFFIX if fifo else ""
     extra: dict[QueueAttributeNameType, str] = {"FifoQueue": "true"} if fifo else {}
     dlq_url = client.create_queue(QueueName=f"{name}-dlq{suffix}", Attributes=extra)["QueueUrl"]
     dlq_arn = client.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from sluice_ingest.logic import EVENTS_PATH
-from sluice_local.queue import QueueDepth
 from sluice_shared.dead_letter import DeadLetterReason
+from sluice_shared.sqs import QueueDepth
 from tests.integration.e2e.conftest import E2E_FIFO_TOPOLOGY, drain, receive_all, rows
 from tests.support.factories import event_body, event_dict
 from tests.support.local import dlq_depth

@@ -1,6 +1,7 @@
 """A consumer thread that keeps a moto queue shallow while a test produces, keeping every body it received.
 
-moto's cost per call grows with the queue's depth (see ../shared/FACTS.md), so volume tests drain as they go.
+moto's cost per call grows with the queue's depth (on the 2-core development machine, ~170 msg/s with at most
+~100 messages queued, ~13 msg/s draining a 2,000-message backlog), so volume tests drain as they go.
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from sluice_local.event_source import EventSource, PollerConfig
-from sluice_local.queue import SqsQueue
 from sluice_local.queues import create_queues
+from sluice_shared.sqs import SqsQueue
 from sluice_shared.topology import QueueTopology
 
 if TYPE_CHECKING:

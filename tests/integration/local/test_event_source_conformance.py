@@ -16,8 +16,8 @@ import pytest
 from aws_lambda_powertools.utilities.parser.models import SqsModel
 
 from sluice_local.event_source import EventSource
-from sluice_local.queue import QueueDepth, SqsQueue
 from sluice_local.queues import create_queues
+from sluice_shared.sqs import QueueDepth, SqsQueue
 from sluice_shared.topology import QueueTopology
 from tests.support.local import poll_once
 

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from sluice_local.function_url import FUNCTION_URL_MAX_REQUEST_BYTES, FunctionUrlServer
+from sluice_local.function_url import FunctionUrlServer
+from sluice_shared.limits import LAMBDA_SYNC_PAYLOAD_BYTES
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -73,6 +74,6 @@ def test_a_request_over_6_mb_is_refused_with_413_before_the_handler_runs(serve):
     calls = []
     server = serve(lambda event, _: calls.append(event))
 
-    status, _, _ = request(server, "POST", "/", b"x" * (FUNCTION_URL_MAX_REQUEST_BYTES + 1))
+    status, _, _ = request(server, "POST", "/", b"x" * (LAMBDA_SYNC_PAYLOAD_BYTES + 1))
 
     assert (status, calls) == (413, [])

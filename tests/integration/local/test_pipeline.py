@@ -11,8 +11,8 @@ import pytest
 
 from sluice_local.database import DatabaseKind
 from sluice_local.pipeline import LocalPipeline, PipelineConfig, PipelineNotDrainedError
-from sluice_local.queue import QueueDepth
 from sluice_shared.roles import WRITER_ROLE
+from sluice_shared.sqs import QueueDepth
 from sluice_shared.topology import QueueTopology
 from tests.support.factories import event_body
 

@@ -1,11 +1,12 @@
 """Load through the consumer handler: Lambda-shaped SQS batches, redelivered until settled, reconciled exactly.
 
 Drives ``sluice_consumer.handler.lambda_handler`` directly (the local pipeline's moto endpoint cannot hold a deep
-backlog: FACTS.md), with records built from AWS's documented SQS event sample, one batch at a time as one Lambda
-execution environment receives them. Messages reported in ``batchItemFailures`` are delivered again later with a
-higher ``ApproximateReceiveCount`` (SQS's redelivery), and moved aside after ``max_receive_count`` receives
-(SQS's redrive). Peak RSS is sampled during every batch. Used by ``tests/benchmarks/bench_load.py`` (100,000
-events) and ``tests/integration/reliability/test_load.py`` (a small version).
+backlog: a 10,000-message one did not drain in 10 minutes on the 2-core development machine), with records built
+from AWS's documented SQS event sample, one batch at a time as one Lambda execution environment receives them.
+Messages reported in ``batchItemFailures`` are delivered again later with a higher ``ApproximateReceiveCount``
+(SQS's redelivery), and moved aside after ``max_receive_count`` receives (SQS's redrive). Peak RSS is sampled
+during every batch. Used by ``tests/benchmarks/bench_load.py`` (100,000 events) and
+``tests/integration/reliability/test_load.py`` (a small version).
 """
 
 from __future__ import annotations

@@ -29,8 +29,9 @@ from hypothesis import strategies as st
 
 from sluice_ingest import runtime
 from sluice_ingest.handler import lambda_handler
-from sluice_ingest.settings import LAMBDA_SYNC_PAYLOAD_BYTES, IngestSettings
+from sluice_ingest.settings import IngestSettings
 from sluice_shared.contract import MAX_BODY_BYTES, parse_message
+from sluice_shared.limits import LAMBDA_SYNC_PAYLOAD_BYTES
 from sluice_shared.publisher import CORRELATION_ID_MAX_LENGTH
 from tests.support.events import load_event
 from tests.support.factories import event_dict

@@ -17,8 +17,8 @@ from sluice_shared.errors import (
     QueueNotFoundError,
     QueueUnavailableError,
 )
-from sluice_shared.publisher import CORRELATION_ID_ATTRIBUTE, EventPublisher, EventStatus, is_fifo_queue
-from sluice_shared.sqs import BatchSender, RetryPolicy
+from sluice_shared.publisher import CORRELATION_ID_ATTRIBUTE, EventPublisher, EventStatus
+from sluice_shared.sqs import BatchSender, RetryPolicy, is_fifo_queue
 from tests.support.factories import event_dict
 
 QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/events"

@@ -13,8 +13,9 @@ import pytest
 
 from sluice_shared.catalog import default_registry
 from sluice_shared.errors import QueueNotFoundError, SluiceError
+from sluice_shared.limits import SQS_MAX_BATCH_ENTRIES
 from sluice_shared.publisher import EventPublisher, EventStatus
-from sluice_shared.sqs import SQS_MAX_BATCH_ENTRIES, OutgoingMessage, SendOutcome, SendPipeline
+from sluice_shared.sqs import OutgoingMessage, SendOutcome, SendPipeline
 from tests.support.factories import event_dict
 
 if TYPE_CHECKING:

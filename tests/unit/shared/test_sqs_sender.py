@@ -12,8 +12,8 @@ from sluice_shared.errors import (
     QueueNotFoundError,
     QueueUnavailableError,
 )
+from sluice_shared.limits import SQS_MAX_BATCH_BYTES
 from sluice_shared.sqs import (
-    SQS_MAX_BATCH_BYTES,
     BatchSender,
     OutgoingMessage,
     RetryPolicy,

@@ -24,8 +24,8 @@ from typing import IO, TYPE_CHECKING, Any, Final
 
 import ijson
 
-from sluice_shared.contract import SQS_MAX_MESSAGE_BYTES
 from sluice_shared.errors import ConfigurationError, InvalidMessageError, MalformedMessageError
+from sluice_shared.limits import SQS_MAX_MESSAGE_BYTES
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer

@@ -10,11 +10,12 @@ and SQS's own redrive policy moves it after ``maxReceiveCount`` receives.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from sluice_shared.dead_letter import DeadLetterReason
 from sluice_shared.errors import ConfigurationError, MessageRejectedError, SluiceError
-from sluice_shared.sqs import SQS_MAX_MESSAGE_ATTRIBUTES, BatchSender, OutgoingMessage, attributes_from_lambda
+from sluice_shared.limits import SQS_MAX_MESSAGE_ATTRIBUTES
+from sluice_shared.sqs import BatchSender, OutgoingMessage, attributes_from_lambda, is_fifo_queue
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -23,8 +24,6 @@ if TYPE_CHECKING:
     from sluice_shared.sqs import SendOutcome
 
 __all__ = ["MessageSender", "NoDeadLetterQueue", "SqsDeadLetterSink"]
-
-FIFO_SUFFIX: Final = ".fifo"
 
 
 class MessageSender(Protocol):
@@ -40,7 +39,7 @@ class SqsDeadLetterSink:
 
     def __init__(self, queue_url: str, *, sender: MessageSender | None = None) -> None:
         self.queue_url = queue_url
-        self.fifo = queue_url.endswith(FIFO_SUFFIX)
+        self.fifo = is_fifo_queue(queue_url)
         # boto3 is imported by the sender's first send only: batches without dead letters never pay for it.
         self.sender: MessageSender = sender or BatchSender(queue_url)
 

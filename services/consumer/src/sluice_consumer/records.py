@@ -8,16 +8,15 @@ See "Using Lambda with Amazon SQS" in the AWS Lambda developer guide for the eve
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 from sluice_shared.errors import ConfigurationError
+from sluice_shared.sqs import is_fifo_queue
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
 
 __all__ = ["InvalidEventError", "SqsBatch", "SqsRecord"]
-
-FIFO_SUFFIX: Final = ".fifo"
 
 
 class InvalidEventError(ConfigurationError):
@@ -102,7 +101,7 @@ class SqsBatch:
 
 def _from_fifo_queue(records: tuple[SqsRecord, ...]) -> bool:
     # One event source mapping reads one queue: its name, or any record's group id, says whether it is FIFO.
-    if records and (records[0].queue_name or "").endswith(FIFO_SUFFIX):
+    if records and is_fifo_queue(records[0].queue_name or ""):
         return True
     return any(record.group_id is not None for record in records)
 

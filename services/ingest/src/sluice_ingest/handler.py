@@ -8,8 +8,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from sluice_ingest.logic import CorrelationIdPolicy, IngestLimits, handle_invocation, misconfigured
 from sluice_ingest.runtime import get_publisher, get_settings
-from sluice_ingest.settings import LAMBDA_SYNC_PAYLOAD_BYTES, current_trace_header
+from sluice_ingest.settings import current_trace_header
 from sluice_shared.errors import ConfigurationError
+from sluice_shared.limits import LAMBDA_SYNC_PAYLOAD_BYTES
 from sluice_shared.observability import build_logger, build_metrics, publish_metrics, redact_field_errors
 
 if TYPE_CHECKING:

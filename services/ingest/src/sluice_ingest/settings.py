@@ -14,7 +14,6 @@ from sluice_shared.settings import SETTINGS_CONFIG, ContractSettings
 
 __all__ = [
     "DEFAULT_MAX_EVENTS",
-    "LAMBDA_SYNC_PAYLOAD_BYTES",
     "MAX_EVENTS_LIMIT",
     "IngestSettings",
     "current_trace_header",
@@ -23,8 +22,6 @@ __all__ = [
 # 500 events of a few KiB queue in ~50 SendMessageBatch calls, well inside API Gateway's 30 s timeout.
 DEFAULT_MAX_EVENTS: Final = 500
 MAX_EVENTS_LIMIT: Final = 10_000
-# Lambda: a synchronous invocation's request and response payloads are at most 6 MB each.
-LAMBDA_SYNC_PAYLOAD_BYTES: Final = 6 * 1024 * 1024
 # Lambda sets this per invocation when tracing is active (the X-Ray trace header of the current request).
 _TRACE_HEADER_VARIABLE: Final = "_X_AMZN_TRACE_ID"
 

@@ -26,8 +26,9 @@ from sluice_local.queues import LOCAL_TOPOLOGY
 from sluice_local.sink_reconcile import references_first
 from sluice_shared import environment as env
 from sluice_shared.catalog import CATALOG_MIGRATIONS, CATALOG_REGISTRY
+from sluice_shared.limits import SQS_MAX_BATCH_SIZE_FIFO
 from sluice_shared.roles import WRITER_ROLE
-from sluice_shared.topology import SQS_MAX_BATCH_SIZE_FIFO, QueueTopology
+from sluice_shared.topology import QueueTopology
 
 __all__ = ["app"]
 

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
     from sluice_local.batch_stats import EventSourceStats
-    from sluice_local.queue import QueueDepth
+    from sluice_shared.sqs import QueueDepth
 
 __all__ = ["DemoPlan", "DemoReport", "PipelineView", "collect_dead_letters", "run_demo"]
 

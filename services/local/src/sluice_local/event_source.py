@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from sluice_local.batch_stats import BatchReport, EventSourceStats, StatsBook
 from sluice_local.poller import Poller
-from sluice_local.queue import SQS_MAX_WAIT_SECONDS
 from sluice_shared.errors import SluiceError, TransientError
+from sluice_shared.limits import LAMBDA_SYNC_PAYLOAD_BYTES, SQS_MAX_WAIT_SECONDS
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import MessageTypeDef
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from sluice_shared.topology import QueueTopology
 
 __all__ = [
-    "LAMBDA_MAX_PAYLOAD_BYTES",
     "EventSource",
     "Handler",
     "MessageQueue",
@@ -41,7 +40,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-LAMBDA_MAX_PAYLOAD_BYTES: Final = 6 * 1024 * 1024  # synchronous invocation request payload: 6 MB
 RETRY_BASE_SECONDS: Final = 0.2
 RETRY_MAX_SECONDS: Final = 5.0
 
@@ -50,7 +48,7 @@ Handler = Callable[[dict[str, Any], Any], Any]
 
 
 class MessageQueue(Protocol):
-    """The queue operations the event source needs (implemented by :class:`~sluice_local.queue.SqsQueue`)."""
+    """The queue operations the event source needs (implemented by :class:`~sluice_shared.sqs.SqsQueue`)."""
 
     @property
     def arn(self) -> str:
@@ -85,7 +83,7 @@ class PollerConfig:
     poll_wait_seconds: int = SQS_MAX_WAIT_SECONDS
     function_timeout_seconds: float = 60.0
     function_name: str = "sluice-consumer"
-    max_payload_bytes: int = LAMBDA_MAX_PAYLOAD_BYTES
+    max_payload_bytes: int = LAMBDA_SYNC_PAYLOAD_BYTES
 
     @classmethod
     def from_topology(cls, topology: QueueTopology, **overrides: Any) -> PollerConfig:

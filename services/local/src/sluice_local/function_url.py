@@ -26,9 +26,9 @@ from urllib.parse import parse_qsl, urlsplit
 from sluice_cli.context import LocalContext
 from sluice_local.sqs_server import LOOPBACK
 from sluice_shared.errors import ConfigurationError
+from sluice_shared.limits import LAMBDA_SYNC_PAYLOAD_BYTES
 
 __all__ = [
-    "FUNCTION_URL_MAX_REQUEST_BYTES",
     "FunctionUrlServer",
     "HttpAnswer",
     "function_url_event",
@@ -37,9 +37,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-FUNCTION_URL_MAX_REQUEST_BYTES: Final = 6 * 1024 * 1024  # Function URL request payload: 6 MB
 URL_ID: Final = "local"
-_DISCARD_LIMIT_BYTES: Final = 8 * FUNCTION_URL_MAX_REQUEST_BYTES
+_DISCARD_LIMIT_BYTES: Final = 8 * LAMBDA_SYNC_PAYLOAD_BYTES
 _TEXT_TYPES: Final = ("text/", "application/json", "application/xml", "application/javascript", "+json", "+xml")
 _TEXT_TYPES_EXACT: Final = ("application/x-www-form-urlencoded",)
 
@@ -235,7 +234,7 @@ def _request_handler(server: FunctionUrlServer) -> type[BaseHTTPRequestHandler]:
 
         def _serve(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
-            if length > FUNCTION_URL_MAX_REQUEST_BYTES:
+            if length > LAMBDA_SYNC_PAYLOAD_BYTES:
                 self._discard(length)
                 self.close_connection = True
                 self._send(_error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "Request must be smaller than 6 MB"))

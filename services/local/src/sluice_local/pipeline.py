@@ -28,7 +28,6 @@ from sluice_local.event_source import EventSource, PollerConfig
 from sluice_local.function_url import FunctionUrlServer
 from sluice_local.handlers import consumer_handler, ingest_handler
 from sluice_local.postgres import provision_postgres
-from sluice_local.queue import QueueDepth, SqsQueue
 from sluice_local.queues import LOCAL_TOPOLOGY, create_queues
 from sluice_local.settings import LOCAL_REGION, client_environment, local_environment, metrics_disabled
 from sluice_local.sqs_server import EmbeddedSqs
@@ -36,6 +35,7 @@ from sluice_shared import environment as env
 from sluice_shared.aws import sqs_client
 from sluice_shared.errors import SluiceError, TransientError
 from sluice_shared.registry import load_registry
+from sluice_shared.sqs import QueueDepth, SqsQueue
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 from sluice_cli.context import LocalContext
 from sluice_local.batch_stats import BatchReport
-from sluice_local.queue import SQS_MAX_RECEIVE_MESSAGES
 from sluice_local.sqs_event import BatchVerdict, lambda_event, lambda_record, settle_response
 from sluice_shared.errors import SluiceError
+from sluice_shared.limits import SQS_MAX_RECEIVE_MESSAGES
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import MessageTypeDef

@@ -12,15 +12,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from sluice_shared.aws import botocore_errors, classify_sqs_error
+from sluice_shared.limits import SQS_FIFO_SUFFIX
 from sluice_shared.topology import QueueTopology
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.literals import QueueAttributeNameType
 
-__all__ = ["FIFO_SUFFIX", "LOCAL_TOPOLOGY", "LocalQueues", "create_queues"]
-
-FIFO_SUFFIX: Final = ".fifo"  # SQS: a FIFO queue's name must end in .fifo
+__all__ = ["LOCAL_TOPOLOGY", "LocalQueues", "create_queues"]
 
 # The local profile: a 5 s consumer timeout and a 1 s batching window give a 31 s visibility timeout, so a
 # failed message is retried within half a minute instead of the deployed stack's six minutes.
@@ -52,7 +51,7 @@ def create_queues(client: SQSClient, *, name: str, topology: QueueTopology = LOC
             that name exists with other attributes).
     """
     topology.validate()
-    suffix = FIFO_SUFFIX if topology.fifo else ""
+    suffix = SQS_FIFO_SUFFIX if topology.fifo else ""
     fifo: dict[QueueAttributeNameType, str] = {"FifoQueue": "true"} if topology.fifo else {}
     try:
         dlq_url = client.create_queue(

@@ -14,10 +14,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
 from sluice_cli.dlq.messages import DeadLetter
-from sluice_cli.dlq.queue import QueueDepth, QueueInfo
+from sluice_cli.dlq.queue import QueueInfo
 from sluice_shared.dead_letter import DeadLetterReason
 from sluice_shared.errors import InvalidMessageError, QueueNotFoundError, QueueUnavailableError, SluiceError
-from sluice_shared.sqs import OutgoingMessage, SendOutcome
+from sluice_shared.sqs import OutgoingMessage, QueueDepth, SendOutcome
 
 ACCOUNT = "123456789012"
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)

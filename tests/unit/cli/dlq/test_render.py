@@ -7,9 +7,9 @@ import pytest
 from rich.console import Console
 
 from sluice_cli.dlq.inspection import DlqStats
-from sluice_cli.dlq.queue import QueueDepth
 from sluice_cli.dlq.render import format_age, peek_table, print_replay_summary, stats_table
 from sluice_cli.dlq.replay import ReplayFailure, ReplayReport
+from sluice_shared.sqs import QueueDepth
 from tests.unit.cli.dlq.fakes import NOW, dead_letter
 
 

@@ -23,12 +23,7 @@ from sluice_cli.dlq.archive import JsonLinesArchive
 from sluice_cli.dlq.filters import MessageFilter, parse_duration
 from sluice_cli.dlq.inspection import collect_stats, peek
 from sluice_cli.dlq.purge import purge_older_than
-from sluice_cli.dlq.queue import (
-    SQS_MAX_RECEIVE_MESSAGES,
-    SQS_MAX_VISIBILITY_TIMEOUT_SECONDS,
-    SqsDeadLetterQueue,
-    SqsQueues,
-)
+from sluice_cli.dlq.queue import SqsDeadLetterQueue, SqsQueues
 from sluice_cli.dlq.rate import TokenBucket
 from sluice_cli.dlq.redrive import MAX_REDRIVE_RATE, cancel_redrive, redrive_status, start_redrive
 from sluice_cli.dlq.render import (
@@ -50,6 +45,7 @@ from sluice_cli.dlq.replay import (
 from sluice_shared import environment as env
 from sluice_shared.aws import sqs_client
 from sluice_shared.errors import ConfigurationError
+from sluice_shared.limits import SQS_MAX_RECEIVE_MESSAGES, SQS_MAX_VISIBILITY_TIMEOUT_SECONDS
 from sluice_shared.sqs import BatchSender
 
 __all__ = ["app"]

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Final
 
-from sluice_cli.dlq.queue import QueueDepth
 from sluice_cli.dlq.scan import DEFAULT_WAIT_SECONDS, Scan
+from sluice_shared.sqs import QueueDepth
 
 if TYPE_CHECKING:
     from sluice_cli.dlq.messages import DeadLetter

@@ -8,8 +8,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from sluice_cli.dlq.messages import DeadLetter
-    from sluice_cli.dlq.queue import QueueDepth, QueueInfo
-    from sluice_shared.sqs import OutgoingMessage, SendOutcome
+    from sluice_cli.dlq.queue import QueueInfo
+    from sluice_shared.sqs import OutgoingMessage, QueueDepth, SendOutcome
 
 __all__ = ["DeadLetterQueue", "MessageSender", "QueueFinder"]
 

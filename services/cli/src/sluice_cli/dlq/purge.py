@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final
 
 from sluice_cli.dlq.filters import MessageFilter
-from sluice_cli.dlq.queue import SQS_MAX_RECEIVE_MESSAGES
 from sluice_cli.dlq.scan import DEFAULT_WAIT_SECONDS, Scan
 from sluice_shared.errors import SluiceError
+from sluice_shared.limits import SQS_MAX_RECEIVE_MESSAGES
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -1,8 +1,9 @@
-"""The SQS adapter behind ``sluice dlq``: find queues, receive, hide, release, delete, purge, move tasks.
+"""The SQS adapter behind ``sluice dlq``: find queues, move tasks, and one DLQ's messages.
 
-Every boto3 call is made here and every botocore error is translated here, once, into Sluice's hierarchy
-(:func:`sluice_shared.aws.classify_sqs_error`); any other exception is a bug and propagates. Batch calls are
-chunked to SQS's 10 entries a request.
+Queue look-ups and move tasks are made here and botocore's errors translated here, once, into Sluice's
+hierarchy (:func:`sluice_shared.aws.classify_sqs_error`); any other exception is a bug and propagates.
+Receiving, hiding, deleting, purging and counting go through the shared :class:`sluice_shared.sqs.SqsQueue`,
+which chunks and classifies the same way.
 """
 
 from __future__ import annotations
@@ -16,27 +17,21 @@ from typing import TYPE_CHECKING, Any, Final
 from sluice_cli.dlq.messages import DeadLetter
 from sluice_shared.aws import botocore_errors, classify_sqs_error, error_code
 from sluice_shared.errors import PermanentError, QueueNotFoundError
-from sluice_shared.sqs import SQS_MAX_BATCH_ENTRIES
+from sluice_shared.sqs import SqsQueue, is_fifo_queue
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
-    from mypy_boto3_sqs.type_defs import ChangeMessageVisibilityBatchRequestEntryTypeDef
+
+    from sluice_shared.sqs import QueueDepth
 
 __all__ = [
-    "SQS_MAX_RECEIVE_MESSAGES",
-    "SQS_MAX_VISIBILITY_TIMEOUT_SECONDS",
-    "SQS_MAX_WAIT_SECONDS",
     "MoveTask",
-    "QueueDepth",
     "QueueInfo",
     "RedriveUnsupportedError",
     "SqsDeadLetterQueue",
     "SqsQueues",
 ]
 
-SQS_MAX_RECEIVE_MESSAGES: Final = 10  # ReceiveMessage MaxNumberOfMessages: 1..10
-SQS_MAX_WAIT_SECONDS: Final = 20  # ReceiveMessage WaitTimeSeconds: 0..20 (long polling)
-SQS_MAX_VISIBILITY_TIMEOUT_SECONDS: Final = 12 * 3600  # VisibilityTimeout: 0..43,200 s
 # A 5xx whose error code is the bare status means the endpoint answered with no AWS error at all: the
 # action is not implemented there (the moto server answers StartMessageMoveTask with an HTML 500 page).
 _NOT_IMPLEMENTED_CODES: Final = frozenset(
@@ -63,20 +58,6 @@ class QueueInfo:
     def name(self) -> str:
         """The queue name (last part of the ARN)."""
         return self.arn.rsplit(":", 1)[-1]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class QueueDepth:
-    """SQS's approximate counts: visible, received but not deleted (in flight), and delayed."""
-
-    visible: int
-    in_flight: int
-    delayed: int
-
-    @property
-    def total(self) -> int:
-        """Every message the queue holds."""
-        return self.visible + self.in_flight + self.delayed
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -130,7 +111,7 @@ class SqsQueues:
             attributes = self.client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn", "FifoQueue"])
         values = attributes.get("Attributes", {})
         arn = values.get("QueueArn", "")
-        return QueueInfo(url=url, arn=arn, fifo=values.get("FifoQueue") == "true" or arn.endswith(".fifo"))
+        return QueueInfo(url=url, arn=arn, fifo=values.get("FifoQueue") == "true" or is_fifo_queue(arn))
 
     def url_for(self, queue: str) -> str:
         """The URL of a queue given by URL (returned as is), ARN or name (``GetQueueUrl``)."""
@@ -213,11 +194,16 @@ def _unsupported_translated() -> Iterator[None]:
 
 
 class SqsDeadLetterQueue:
-    """One dead-letter queue: receive with all attributes, change visibility, delete, purge, count."""
+    """One dead-letter queue: receive with all attributes, change visibility, delete, purge, count.
+
+    The SQS calls are :class:`sluice_shared.sqs.SqsQueue`'s; this class reads what it receives as
+    :class:`DeadLetter` and maps what SQS refuses back onto the dead letters given.
+    """
 
     def __init__(self, client: SQSClient, info: QueueInfo) -> None:
         self.client = client
         self.info = info
+        self._queue = SqsQueue(info.url, client=client, what="dead-letter queue")
 
     @property
     def url(self) -> str:
@@ -231,18 +217,7 @@ class SqsDeadLetterQueue:
 
     def depth(self) -> QueueDepth:
         """Approximate number of messages visible, in flight and delayed (``GetQueueAttributes``)."""
-        names: Any = [
-            "ApproximateNumberOfMessages",
-            "ApproximateNumberOfMessagesNotVisible",
-            "ApproximateNumberOfMessagesDelayed",
-        ]
-        with _translated("dead-letter queue"):
-            values = self.client.get_queue_attributes(QueueUrl=self.url, AttributeNames=names).get("Attributes", {})
-        return QueueDepth(
-            visible=int(values.get("ApproximateNumberOfMessages", "0")),
-            in_flight=int(values.get("ApproximateNumberOfMessagesNotVisible", "0")),
-            delayed=int(values.get("ApproximateNumberOfMessagesDelayed", "0")),
-        )
+        return self._queue.depth()
 
     def receive(self, *, max_messages: int, visibility_timeout: int, wait_seconds: int) -> list[DeadLetter]:
         """Receive up to ``max_messages`` (1..10) and hide them for ``visibility_timeout`` seconds.
@@ -250,51 +225,21 @@ class SqsDeadLetterQueue:
         Receiving increments each message's ``ApproximateReceiveCount``. ``wait_seconds`` > 0 long-polls, which
         queries every SQS server, so an empty answer means no message is visible.
         """
-        with _translated("dead-letter queue"):
-            response = self.client.receive_message(
-                QueueUrl=self.url,
-                MaxNumberOfMessages=max(1, min(max_messages, SQS_MAX_RECEIVE_MESSAGES)),
-                VisibilityTimeout=visibility_timeout,
-                WaitTimeSeconds=wait_seconds,
-                MessageSystemAttributeNames=["All"],
-                MessageAttributeNames=["All"],
-            )
-        return [DeadLetter.from_sqs(message) for message in response.get("Messages", [])]
+        received = self._queue.receive(
+            max_messages=max_messages, wait_seconds=wait_seconds, visibility_timeout=visibility_timeout
+        )
+        return [DeadLetter.from_sqs(message) for message in received]
 
     def change_visibility(self, messages: Sequence[DeadLetter], seconds: int) -> list[DeadLetter]:
         """Hide ``messages`` for ``seconds`` from now (0: visible again at once); return those SQS refused."""
-        refused: list[DeadLetter] = []
-        for chunk in _chunks(messages):
-            entries: list[ChangeMessageVisibilityBatchRequestEntryTypeDef] = [
-                {"Id": str(index), "ReceiptHandle": message.receipt_handle, "VisibilityTimeout": seconds}
-                for index, message in enumerate(chunk)
-            ]
-            with _translated("dead-letter queue"):
-                response = self.client.change_message_visibility_batch(QueueUrl=self.url, Entries=entries)
-            refused.extend(chunk[int(failure["Id"])] for failure in response.get("Failed", []))
-        return refused
+        refused = self._queue.change_visibility([message.receipt_handle for message in messages], seconds)
+        return [messages[position] for position in refused]
 
     def delete(self, messages: Sequence[DeadLetter]) -> list[DeadLetter]:
         """Delete ``messages`` (``DeleteMessageBatch``); return those SQS did not delete."""
-        refused: list[DeadLetter] = []
-        for chunk in _chunks(messages):
-            with _translated("dead-letter queue"):
-                response = self.client.delete_message_batch(
-                    QueueUrl=self.url,
-                    Entries=[
-                        {"Id": str(index), "ReceiptHandle": message.receipt_handle}
-                        for index, message in enumerate(chunk)
-                    ],
-                )
-            refused.extend(chunk[int(failure["Id"])] for failure in response.get("Failed", []))
-        return refused
+        refused = self._queue.delete_receipts([message.receipt_handle for message in messages])
+        return [messages[position] for position in refused]
 
     def purge(self) -> None:
         """Delete every message (``PurgeQueue``; SQS allows one purge per queue every 60 seconds)."""
-        with _translated("dead-letter queue"):
-            self.client.purge_queue(QueueUrl=self.url)
-
-
-def _chunks(messages: Sequence[DeadLetter]) -> Iterator[Sequence[DeadLetter]]:
-    for start in range(0, len(messages), SQS_MAX_BATCH_ENTRIES):
-        yield messages[start : start + SQS_MAX_BATCH_ENTRIES]
+        self._queue.purge()

@@ -22,10 +22,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final, Protocol
 
 from sluice_cli.dlq.filters import MessageFilter
-from sluice_cli.dlq.queue import SQS_MAX_RECEIVE_MESSAGES
 from sluice_cli.dlq.scan import DEFAULT_WAIT_SECONDS, Scan
 from sluice_shared.dead_letter import strip_reason
 from sluice_shared.errors import MessageRejectedError, PermanentError, SluiceError
+from sluice_shared.limits import SQS_MAX_RECEIVE_MESSAGES
 from sluice_shared.sqs import OutgoingMessage
 
 if TYPE_CHECKING:

@@ -13,8 +13,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Final, Self
 
-from sluice_cli.dlq.queue import SQS_MAX_RECEIVE_MESSAGES
 from sluice_shared.errors import SluiceError, TransientError
+from sluice_shared.limits import SQS_MAX_RECEIVE_MESSAGES
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator

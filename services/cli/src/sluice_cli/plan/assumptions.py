@@ -11,18 +11,19 @@ from dataclasses import dataclass
 from typing import Final
 
 from sluice_shared.contract import MAX_BODY_BYTES
-from sluice_shared.topology import (
-    BATCH_SIZE_WITHOUT_WINDOW,
+from sluice_shared.limits import (
     LAMBDA_MAX_TIMEOUT_SECONDS,
+    LAMBDA_SYNC_PAYLOAD_BYTES,
+    SQS_MAX_BATCH_ENTRIES,
     SQS_MAX_BATCH_SIZE_FIFO,
     SQS_MAX_BATCH_SIZE_STANDARD,
+    SQS_MAX_BATCH_SIZE_WITHOUT_WINDOW,
     SQS_MAX_BATCHING_WINDOW_SECONDS,
-    VISIBILITY_TIMEOUT_FACTOR,
 )
+from sluice_shared.topology import VISIBILITY_TIMEOUT_FACTOR
 
 __all__ = [
     "ASSUMPTIONS",
-    "BATCH_SIZE_WITHOUT_WINDOW",
     "CATCH_UP_FACTOR",
     "CLIENT_ALARM_PERCENT",
     "CONNECT_TIMEOUT_S",
@@ -40,10 +41,10 @@ __all__ = [
     "IAM_NEW_CONNECTIONS_PER_S",
     "INGEST_MEMORY_MIB",
     "INGEST_REQUEST_OVERHEAD_S",
-    "INVOKE_PAYLOAD_LIMIT_BYTES",
     "JSONB_FACTOR",
     "LAMBDA_MAX_TIMEOUT_SECONDS",
     "LAMBDA_RUNTIME_MIB",
+    "LAMBDA_SYNC_PAYLOAD_BYTES",
     "LOG_BYTES_PER_CONSUMER_INVOCATION",
     "LOG_BYTES_PER_INGEST_INVOCATION",
     "MAX_BODY_BYTES",
@@ -66,9 +67,10 @@ __all__ = [
     "SQS_API_CALL_S",
     "SQS_BILLING_CHUNK_BYTES",
     "SQS_MAX_BATCHING_WINDOW_SECONDS",
+    "SQS_MAX_BATCH_ENTRIES",
     "SQS_MAX_BATCH_SIZE_FIFO",
     "SQS_MAX_BATCH_SIZE_STANDARD",
-    "SQS_MESSAGES_PER_CALL",
+    "SQS_MAX_BATCH_SIZE_WITHOUT_WINDOW",
     "SQS_RECORD_OVERHEAD_BYTES",
     "STACK_ALARMS",
     "STACK_AVAILABILITY_ZONES",
@@ -90,14 +92,12 @@ __all__ = [
 MONTH_SECONDS: Final = 730 * 3600  # AWS prices a month as 730 hours
 
 # --- AWS limits and documented behaviour ---
-# Lambda's synchronous invocation payload limit; the SQS event source delivers a batch in one invocation.
-INVOKE_PAYLOAD_LIMIT_BYTES: Final = 6 * 1024 * 1024
+# The limits the code itself enforces (payload, batch sizes, batching window, timeout) come from sluice_shared.limits,
+# imported above; these are the ones only the plan reasons with.
 # "At 1,769 MB, a function has the equivalent of one vCPU" (Lambda developer guide, memory and computing power).
 FULL_VCPU_MIB: Final = 1_769
 # SQS bills each 64 KiB chunk of a request's payload as one request (SQS pricing).
 SQS_BILLING_CHUNK_BYTES: Final = 64 * 1024
-# SendMessageBatch, ReceiveMessage and DeleteMessageBatch take at most 10 messages per call.
-SQS_MESSAGES_PER_CALL: Final = 10
 # A FIFO queue without high-throughput mode (the stack does not enable it): 300 API calls/s per action, so 3,000
 # messages/s with batches of 10 (SQS developer guide, FIFO quotas).
 FIFO_QUEUE_EVENTS_PER_S: Final = 3_000
@@ -218,11 +218,11 @@ _CHOSEN = "Sluice's choice"
 ASSUMPTIONS: Final = (
     Assumption("SQS event source batch size, standard queue", SQS_MAX_BATCH_SIZE_STANDARD, "events", _AWS),
     Assumption("SQS event source batch size, FIFO queue", SQS_MAX_BATCH_SIZE_FIFO, "events", _AWS),
-    Assumption("batch size without a batching window", BATCH_SIZE_WITHOUT_WINDOW, "events", _AWS),
+    Assumption("batch size without a batching window", SQS_MAX_BATCH_SIZE_WITHOUT_WINDOW, "events", _AWS),
     Assumption("batching window (none on FIFO)", SQS_MAX_BATCHING_WINDOW_SECONDS, "s at most", _AWS),
     Assumption("visibility timeout", VISIBILITY_TIMEOUT_FACTOR, "x function timeout, at least", _AWS),
     Assumption("function timeout", LAMBDA_MAX_TIMEOUT_SECONDS, "s at most", _AWS),
-    Assumption("invocation payload (one batch)", INVOKE_PAYLOAD_LIMIT_BYTES, "bytes at most", _AWS),
+    Assumption("invocation payload (one batch)", LAMBDA_SYNC_PAYLOAD_BYTES, "bytes at most", _AWS),
     Assumption("memory for one full vCPU", FULL_VCPU_MIB, "MB", _AWS),
     Assumption("SQS request billing chunk", SQS_BILLING_CHUNK_BYTES, "bytes", _AWS),
     Assumption("FIFO queue without high throughput", FIFO_QUEUE_EVENTS_PER_S, "events/s (batches of 10)", _AWS),

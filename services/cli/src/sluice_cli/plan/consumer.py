@@ -24,7 +24,7 @@ _MIB = 1024**2
 
 def _batch_size(sizing: Sizing) -> tuple[int, str]:
     workload, sizes = sizing.workload, sizing.sizes
-    by_payload = a.INVOKE_PAYLOAD_LIMIT_BYTES // sizes.record
+    by_payload = a.LAMBDA_SYNC_PAYLOAD_BYTES // sizes.record
     limit = a.SQS_MAX_BATCH_SIZE_FIFO if workload.fifo else min(a.SQS_MAX_BATCH_SIZE_STANDARD, by_payload)
     if workload.batch_size is not None:
         if not 1 <= workload.batch_size <= limit:
@@ -52,7 +52,7 @@ def _window(sizing: Sizing, batch_size: int, speed: ConsumerSpeed) -> tuple[int,
         window = workload.batching_window_s
         if not 0 <= window <= a.SQS_MAX_BATCHING_WINDOW_SECONDS:
             raise ConfigurationError("cannot plan: --batching-window must be 0..300 s (AWS)")
-        if window == 0 and batch_size > a.BATCH_SIZE_WITHOUT_WINDOW:
+        if window == 0 and batch_size > a.SQS_MAX_BATCH_SIZE_WITHOUT_WINDOW:
             raise ConfigurationError("cannot plan: batches above 10 need a batching window of at least 1 s (AWS)")
         if window >= workload.max_latency_s:
             sizing.warnings.append(
@@ -63,7 +63,7 @@ def _window(sizing: Sizing, batch_size: int, speed: ConsumerSpeed) -> tuple[int,
     fill_s = batch_size * a.STANDARD_POLLERS / workload.rate_per_s
     budget_s = workload.max_latency_s - a.DELIVERY_ALLOWANCE_S - speed.batch_seconds(batch_size, a.FULL_VCPU_MIB)
     if budget_s < 1:
-        if workload.batch_size is not None and batch_size > a.BATCH_SIZE_WITHOUT_WINDOW:
+        if workload.batch_size is not None and batch_size > a.SQS_MAX_BATCH_SIZE_WITHOUT_WINDOW:
             sizing.warnings.append(
                 f"The latency target ({workload.max_latency_s:g} s) leaves no room for the 1 s batching window "
                 f"that batches of {batch_size} need."
@@ -73,7 +73,7 @@ def _window(sizing: Sizing, batch_size: int, speed: ConsumerSpeed) -> tuple[int,
             f"The latency target ({workload.max_latency_s:g} s) is below the smallest batching window (1 s) that "
             "allows batches above 10: batches of at most 10, so many more invocations and SQS requests."
         )
-        batch = min(batch_size, a.BATCH_SIZE_WITHOUT_WINDOW)
+        batch = min(batch_size, a.SQS_MAX_BATCH_SIZE_WITHOUT_WINDOW)
         return 0, batch, f"no window fits the latency target, so batches of at most {batch} (AWS: 10 without one)"
     window = min(max(math.ceil(fill_s), 1), math.floor(budget_s), a.SQS_MAX_BATCHING_WINDOW_SECONDS)
     return (

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from sluice_cli.plan import assumptions as a
 from sluice_cli.plan.choices import Network
 from sluice_cli.plan.model import CostLine
+from sluice_shared.limits import SQS_MAX_WAIT_SECONDS
 
 if TYPE_CHECKING:
     from sluice_cli.plan.model import ConsumerPlan, DatabasePlan, EventSizes, PriceSheet, Workload
@@ -21,7 +22,7 @@ __all__ = ["estimate_costs", "sqs_billed_requests"]
 
 _GB = 1024**3  # AWS bills data in GB of 2^30 bytes
 _MILLION = 1_000_000
-_LONG_POLL_S = 20  # the event source's ReceiveMessage wait when the queue is empty
+_LONG_POLL_S = SQS_MAX_WAIT_SECONDS  # the event source's ReceiveMessage wait when the queue is empty
 _DAYS_PER_MONTH = 730 / 24
 
 
@@ -95,7 +96,7 @@ def _lambda(
     if per_request:
         requests = events / per_request
         cpu = max(1.0, a.FULL_VCPU_MIB / a.INGEST_MEMORY_MIB)
-        calls = math.ceil(per_request / a.SQS_MESSAGES_PER_CALL)
+        calls = math.ceil(per_request / a.SQS_MAX_BATCH_ENTRIES)
         duration = a.INGEST_REQUEST_OVERHEAD_S + calls * a.SQS_API_CALL_S + per_request * speed.event_s * cpu
         ingest_gb_seconds = requests * duration * a.INGEST_MEMORY_MIB / 1024
         lines += [
@@ -121,12 +122,12 @@ def _sqs(
 ) -> list[CostLine]:
     per_million = prices.sqs.fifo_requests_per_million if workload.fifo else prices.sqs.standard_requests_per_million
     kind = "FIFO" if workload.fifo else "standard"
-    received_per_call = min(float(a.SQS_MESSAGES_PER_CALL), consumer.batch_at_steady)
+    received_per_call = min(float(a.SQS_MAX_BATCH_ENTRIES), consumer.batch_at_steady)
     chunks = f"each 64 KiB of {sizes.body:,}-byte bodies billed as one"
     requests = {
         "sends": (
-            sqs_billed_requests(messages=events, per_call=a.SQS_MESSAGES_PER_CALL, body_bytes=sizes.body),
-            f"SendMessageBatch of {a.SQS_MESSAGES_PER_CALL} (as sluice push and the ingest function send), {chunks}",
+            sqs_billed_requests(messages=events, per_call=a.SQS_MAX_BATCH_ENTRIES, body_bytes=sizes.body),
+            f"SendMessageBatch of {a.SQS_MAX_BATCH_ENTRIES} (as sluice push and the ingest function send), {chunks}",
         ),
         "receives": (
             sqs_billed_requests(messages=events, per_call=received_per_call, body_bytes=sizes.body),

@@ -1,6 +1,6 @@
 """Dependency vulnerability audit of the locked requirements, honest about whether it could run at all.
 
-``python -m tests.integration.security.audit [--uv PATH]`` exports the locked dependency closure of every
+``python -m tools.audit [--uv PATH]`` (``make audit``) exports the locked dependency closure of every
 workspace package (``uv export --frozen --all-packages --no-dev --no-emit-workspace``: what the functions, the CLI
 and the CDK app install), runs ``pip-audit`` on it (fully pinned and hashed, so ``--no-deps --disable-pip``) and
 prints one summary line. Exit status:
@@ -32,7 +32,7 @@ from typing import Any, Final
 
 __all__ = ["AuditOutcome", "ExitStatus", "classify", "main"]
 
-ROOT: Final = Path(__file__).resolve().parents[3]
+ROOT: Final = Path(__file__).resolve().parents[1]
 EXPORT: Final = (
     "export",
     "--frozen",

@@ -1,4 +1,4 @@
-"""The dependency audit's verdicts (``tests/integration/security/audit.py``), over pip-audit reports and fake runs.
+"""The dependency audit's verdicts (``tools/audit.py``), over pip-audit reports and fake runs.
 
 The point of the script: a report in which pip-audit skipped every package (the vulnerability service unreachable
 or answering 404) is "could not run" (exit 3), never the pass pip-audit itself reports.
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.integration.security.audit import EXPORT, ExitStatus, classify, main
+from tools.audit import EXPORT, ExitStatus, classify, main
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
