@@ -3,10 +3,9 @@
 For each function, export its own locked dependency closure from the uv workspace, install the wheels for the
 Lambda platform (``--python-platform``, Python 3.13, binary wheels only, hashes required) and the workspace
 packages themselves (non-editable) into ``build/<arch>/<function>/``, compile bytecode with a real Python 3.13,
-prune what no code path of the function loads (the function's ``prune`` rules and :data:`UNLOADED_SUFFIXES`; the
-build proves each pruned module is never imported, see :func:`check_pruned_imports`), then check the result: the
-function's own packages are there, the other functions' code and the SDK the runtime already provides are not,
-and it fits Lambda's size limit. CDK takes the directories as they are (``lambda_.Code.from_asset``).
+prune what no code path of the function loads (:mod:`sluice_cdk.asset_prune`, which proves it), then check the
+result (:mod:`sluice_cdk.asset_check`). What each asset holds is :mod:`sluice_cdk.asset_spec`. CDK takes the
+directories as they are (``lambda_.Code.from_asset``).
 
 A build is skipped when its fingerprint (the exported requirements, every file of the workspace packages it
 includes, the platform and this builder's format) matches the one recorded next to it, so ``make synth``
@@ -20,18 +19,34 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
-import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from sluice_cdk import import_graph
+from sluice_cdk.asset_check import check_asset, zipped_size
+from sluice_cdk.asset_prune import (
+    UNLOADED_SUFFIXES,
+    PruneReport,
+    check_pruned_imports,
+    prune_asset,
+    scan_imports,
+    strip_volatile_metadata,
+)
+from sluice_cdk.asset_spec import (
+    FUNCTIONS,
+    LAMBDA_TASK_ROOT,
+    PLATFORMS,
+    POWERTOOLS_UNUSED,
+    RUNTIME_PROVIDED,
+    BuildError,
+    FunctionSpec,
+    Prune,
+)
 from sluice_cdk.config import LAMBDA_PYTHON_VERSION, Architecture
-from sluice_shared.errors import PermanentError
+from sluice_cdk.toolchain import Toolchain, find_target_python, find_workspace_root
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
@@ -64,153 +79,9 @@ __all__ = [
 
 # Bump to invalidate every existing build when the steps below change.
 BUILD_FORMAT: Final = 2
-# uv's manylinux_2_28 targets accept manylinux_2_28 and every older manylinux tag (manylinux2014 included):
-# psycopg-binary 3.3 ships only manylinux_2_28 wheels for aarch64, pydantic-core ships manylinux2014 ones.
-# Lambda's python3.13 runtime runs on Amazon Linux 2023 (glibc 2.34), so both load.
-PLATFORMS: Final[dict[Architecture, str]] = {
-    Architecture.ARM64: "aarch64-manylinux_2_28",
-    Architecture.X86_64: "x86_64-manylinux_2_28",
-}
-# The Lambda Python runtime ships boto3 and its dependency closure; shipping our own copies would shadow them.
-RUNTIME_PROVIDED: Final[dict[str, str]] = {  # distribution -> top-level module
-    "boto3": "boto3",
-    "botocore": "botocore",
-    "s3transfer": "s3transfer",
-    "jmespath": "jmespath",
-    "python-dateutil": "dateutil",
-    "six": "six",
-    "urllib3": "urllib3",
-}
-# Lambda: 250 MB for the unzipped deployment package, layers included (Lambda quotas).
-LAMBDA_UNZIPPED_LIMIT_BYTES: Final = 262_144_000
-# Where Lambda unpacks the function's code (LAMBDA_TASK_ROOT).
-LAMBDA_TASK_ROOT: Final = "/var/task"
-# Installer bookkeeping that records absolute paths or times: removed so identical inputs give identical assets.
-_VOLATILE_METADATA: Final = ("direct_url.json", "uv_cache.json", "uv_build.json")
-_SKIPPED_DIRS: Final = frozenset({"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", "build", "dist"})
-# Files no Lambda loads, removed from every asset: type stubs (``*.pyi`` and PEP 561 ``*-stubs`` packages) are read
-# by type checkers only, and C/Cython sources ship next to the extension modules compiled from them (wrapt ships
-# ``_wrappers.c``); no package in the closures compiles anything at run time.
-UNLOADED_SUFFIXES: Final = (".pyi", ".c", ".h", ".pyx", ".pxd")
-_STUB_PACKAGE_SUFFIX: Final = "-stubs"
 # Asset sizes are printed in MiB, as Lambda's console and `du -h` count them.
 _MIB: Final = 2**20
-
-
-class BuildError(PermanentError):
-    """A Lambda asset could not be built, or the result breaks a packaging rule."""
-
-    code = "build"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Prune:
-    """A module tree of a dependency that the function never imports, removed from its asset.
-
-    ``dead_imports`` names each module of the asset that does import it, with why that import never runs in the
-    function. The build fails on any other import of it (:func:`check_pruned_imports`), so a dependency upgrade
-    that starts to need the module stops the build instead of shipping a function that fails on import.
-    """
-
-    module: str
-    reason: str
-    dead_imports: Mapping[str, str] = field(default_factory=dict)
-
-
-_POWERTOOLS_SHARED_FUNCTIONS: Final = "aws_lambda_powertools.shared.functions"
-# Powertools utilities and resolvers Sluice does not use. Sluice uses Logger, Metrics, Tracer (lazily, when tracing
-# is on), the Lambda context typing, and in the ingest function APIGatewayProxyEventV2 (utilities.data_classes).
-POWERTOOLS_UNUSED: Final = (
-    Prune(
-        module="aws_lambda_powertools.event_handler",
-        reason="API Gateway/AppSync/Bedrock routers with their OpenAPI models and Swagger UI bundle: the ingest "
-        "function reads its one route from APIGatewayProxyEventV2 itself",
-        dead_imports={
-            _POWERTOOLS_SHARED_FUNCTIONS: "only in pydantic_to_dict(), which runs for a Pydantic model given to "
-            "Logger(log_event=True) (Lambda passes a handler JSON values, never models) or to shared.json_encoder "
-            "(used only by the routers, idempotency and parameters, all pruned)",
-        },
-    ),
-    Prune(module="aws_lambda_powertools.utilities.batch", reason="the consumer reports batch item failures itself"),
-    Prune(
-        module="aws_lambda_powertools.utilities.parser",
-        reason="Pydantic event envelopes: Sluice validates with its own models (sluice_shared.contract)",
-    ),
-    Prune(
-        module="aws_lambda_powertools.utilities.idempotency",
-        reason="DynamoDB idempotency: the consumer is idempotent on event_id in PostgreSQL",
-    ),
-    Prune(
-        module="aws_lambda_powertools.utilities.parameters",
-        reason="SSM/Secrets Manager/AppConfig parameters: the consumer reads its secret with boto3",
-    ),
-    Prune(module="aws_lambda_powertools.utilities.feature_flags", reason="AppConfig feature flags: not used"),
-    Prune(module="aws_lambda_powertools.utilities.validation", reason="JSON Schema validation: Sluice uses Pydantic"),
-    Prune(module="aws_lambda_powertools.utilities.data_masking", reason="KMS data masking: not used"),
-    Prune(module="aws_lambda_powertools.utilities.streaming", reason="S3 object streaming: not used"),
-    Prune(module="aws_lambda_powertools.utilities.kafka", reason="Kafka event deserialisation: not used"),
-    Prune(module="aws_lambda_powertools.utilities.circuit_breaker", reason="circuit breaker: not used"),
-    Prune(module="aws_lambda_powertools.utilities.auth_alpha", reason="JWT authorisation (alpha): not used"),
-    Prune(module="pydantic.mypy", reason="Pydantic's mypy plugin, loaded by mypy only"),
-)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FunctionSpec:
-    """One Lambda function's asset: its uv workspace package, what must and must not be inside, what is pruned.
-
-    ``packages`` are the function's own top-level packages: every module of theirs may run (handlers, migrations,
-    lazily imported collaborators), so the import proof of :func:`check_pruned_imports` starts from all of them.
-    """
-
-    name: str
-    package: str
-    packages: tuple[str, ...]
-    required: tuple[str, ...]
-    forbidden: tuple[str, ...]
-    prune: tuple[Prune, ...] = ()
-
-
-FUNCTIONS: Final = (
-    FunctionSpec(
-        name="consumer",
-        package="sluice-consumer",
-        packages=("sluice_shared", "sluice_consumer"),
-        required=("sluice_shared", "sluice_consumer", "psycopg", "psycopg_binary", "psycopg_pool", "pydantic"),
-        forbidden=("sluice_ingest", "sluice_cli", "sluice_local", "sluice_cdk"),
-        prune=(
-            *POWERTOOLS_UNUSED,
-            Prune(
-                module="aws_lambda_powertools.utilities.data_classes",
-                reason="typed event wrappers: the consumer reads SQS records as plain dicts (sluice_consumer.records)",
-            ),
-        ),
-    ),
-    FunctionSpec(
-        name="ingest",
-        package="sluice-ingest",
-        packages=("sluice_shared", "sluice_ingest"),
-        required=("sluice_shared", "sluice_ingest", "pydantic"),
-        forbidden=(
-            "sluice_consumer",
-            "sluice_cli",
-            "sluice_local",
-            "sluice_cdk",
-            "psycopg",
-            "psycopg_binary",
-            "psycopg_pool",
-        ),
-        prune=POWERTOOLS_UNUSED,
-    ),
-)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PruneReport:
-    """What pruning removed from one asset."""
-
-    files: int
-    bytes: int
+_SKIPPED_DIRS: Final = frozenset({"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", "build", "dist"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -225,77 +96,6 @@ class BuildResult:
     pruned: PruneReport
     seconds: float
     reused: bool
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Toolchain:
-    """The uv binary and the target-version interpreter the build runs."""
-
-    uv: str
-    python: str
-
-    @classmethod
-    def discover(cls, *, python: str | None = None) -> Toolchain:
-        """uv from the ``uv`` package, Python 3.13 from ``python`` or :func:`find_target_python`.
-
-        Raises:
-            BuildError: no suitable interpreter.
-        """
-        from uv import find_uv_bin  # noqa: PLC0415 - only builds need it
-
-        return cls(uv=find_uv_bin(), python=python or str(find_target_python()))
-
-    def run(self, args: Sequence[str], *, cwd: Path) -> str:
-        """Run one build command and return its standard output.
-
-        Raises:
-            BuildError: the command is missing or exits non-zero (its stderr is in the message).
-        """
-        try:
-            completed = subprocess.run(args, cwd=cwd, capture_output=True, text=True, check=False)  # noqa: S603
-        except OSError as exc:
-            raise BuildError(f"cannot run {args[0]}: {exc}") from exc
-        if completed.returncode != 0:
-            detail = (completed.stderr or completed.stdout).strip()[-2000:]
-            raise BuildError(f"{' '.join(args[:3])} ... failed (exit {completed.returncode}): {detail}")
-        return completed.stdout
-
-
-def find_workspace_root(start: Path | None = None) -> Path:
-    """The nearest directory at or above ``start`` (default: the working directory) holding ``uv.lock``.
-
-    Raises:
-        BuildError: none found.
-    """
-    here = (start or Path.cwd()).resolve()
-    for directory in (here, *here.parents):
-        if (directory / "uv.lock").is_file():
-            return directory
-    raise BuildError(f"no uv.lock at or above {here}: run from the Sluice checkout")
-
-
-def find_target_python(version: str = LAMBDA_PYTHON_VERSION) -> Path:
-    """An interpreter of the Lambda runtime's Python version: ``python3.13`` on PATH, else pyenv's newest.
-
-    Raises:
-        BuildError: none runs and reports ``version``.
-    """
-    found = shutil.which(f"python{version}")
-    pyenv = sorted(
-        Path.home().glob(f".pyenv/versions/{version}.*/bin/python{version}"),
-        key=lambda path: tuple(int(part) for part in path.parts[-3].split(".") if part.isdigit()),
-        reverse=True,
-    )
-    for candidate in ([Path(found)] if found else []) + pyenv:
-        probe = subprocess.run(  # noqa: S603 - a fixed probe of a local interpreter
-            [str(candidate), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if probe.returncode == 0 and probe.stdout.strip() == version:
-            return candidate
-    raise BuildError(f"no Python {version} interpreter found: install one (pyenv install {version}) or pass --python")
 
 
 def export_requirements(spec: FunctionSpec, *, root: Path, toolchain: Toolchain) -> tuple[str, tuple[str, ...]]:
@@ -386,153 +186,6 @@ def source_fingerprint(
     return digest.hexdigest()
 
 
-def check_asset(path: Path, spec: FunctionSpec) -> int:
-    """Return the asset's unzipped size after checking what it holds.
-
-    Raises:
-        BuildError: a required module is missing, another function's code or the runtime's SDK is inside, or
-            the asset exceeds Lambda's 250 MB unzipped limit.
-    """
-    top_level = {entry.name.removesuffix(".py") for entry in path.iterdir()}
-    problems = []
-    if missing := sorted(set(spec.required) - top_level):
-        problems.append(f"missing {', '.join(missing)}")
-    if foreign := sorted(set(spec.forbidden) & top_level):
-        problems.append(f"holds code that belongs elsewhere: {', '.join(foreign)}")
-    if shadowing := sorted(set(RUNTIME_PROVIDED.values()) & top_level):
-        problems.append(f"holds packages the Lambda runtime provides: {', '.join(shadowing)}")
-    size = sum(file.stat().st_size for file in path.rglob("*") if file.is_file())
-    if size > LAMBDA_UNZIPPED_LIMIT_BYTES:
-        problems.append(f"{size} bytes unzipped exceeds Lambda's limit of {LAMBDA_UNZIPPED_LIMIT_BYTES}")
-    if problems:
-        raise BuildError(f"{spec.name} asset at {path}: " + "; ".join(problems))
-    return size
-
-
-def _strip_volatile_metadata(target: Path) -> None:
-    for record in target.glob("*.dist-info/RECORD"):
-        for name in _VOLATILE_METADATA:
-            (record.parent / name).unlink(missing_ok=True)
-    shutil.rmtree(target / "bin", ignore_errors=True)  # console scripts: their shebang names this machine's Python
-    _drop_missing_from_records(target)
-
-
-def _drop_missing_from_records(target: Path) -> None:
-    """Keep each distribution's RECORD true to what the asset holds: forget the files removed after install."""
-    for record in target.glob("*.dist-info/RECORD"):
-        lines = record.read_text().splitlines()
-        kept = [line for line in lines if (target / line.rsplit(",", 2)[0]).exists()]
-        if kept != lines:
-            record.unlink()  # a new file, never a write through a hard link into uv's cache
-            record.write_text("\n".join(kept) + "\n")
-
-
-def _remove(path: Path) -> PruneReport:
-    files = [path] if path.is_file() else [file for file in path.rglob("*") if file.is_file()]
-    report = PruneReport(files=len(files), bytes=sum(file.stat().st_size for file in files))
-    if path.is_dir():
-        shutil.rmtree(path)
-    else:
-        path.unlink()
-    return report
-
-
-def prune_asset(target: Path, rules: Sequence[Prune]) -> PruneReport:
-    """Remove each rule's module tree and every file of :data:`UNLOADED_SUFFIXES` or ``*-stubs`` package.
-
-    A module's compiled bytecode goes with it; each distribution's RECORD then lists only the files left.
-
-    Raises:
-        BuildError: a rule matches nothing (the dependency changed: the rule is stale).
-    """
-    removed: list[PruneReport] = []
-    for rule in rules:
-        base = target.joinpath(*rule.module.split("."))
-        bytecode = base.parent.glob(f"__pycache__/{base.name}.*.pyc")
-        matches = [path for path in (base, base.with_suffix(".py")) if path.exists()]
-        matches += list(bytecode) if matches else []
-        if not matches:
-            raise BuildError(f"prune rule {rule.module!r} matches nothing in {target}: remove or update it")
-        removed += [_remove(path) for path in matches]
-    stubs = [path for path in target.iterdir() if path.is_dir() and path.name.endswith(_STUB_PACKAGE_SUFFIX)]
-    removed += [_remove(path) for path in stubs]
-    removed += [_remove(path) for path in sorted(target.rglob("*")) if path.suffix in UNLOADED_SUFFIXES]
-    _drop_missing_from_records(target)
-    return PruneReport(files=sum(item.files for item in removed), bytes=sum(item.bytes for item in removed))
-
-
-def check_pruned_imports(spec: FunctionSpec, found: Sequence[import_graph.PrunedImport]) -> None:
-    """Refuse an asset whose code can import a pruned module, unless that import is acknowledged as dead.
-
-    ``found`` is what :func:`sluice_cdk.import_graph.scan` reports from the function's own packages.
-
-    Raises:
-        BuildError: a reachable module imports (or names) a pruned module without a ``dead_imports`` entry, or an
-            entry names an import that no longer exists (the dependency changed: review the rule).
-    """
-    rules = {rule.module: rule for rule in spec.prune}
-    problems = [
-        f"{ref.importer} (line {ref.line}) imports pruned {ref.target}"
-        for ref in found
-        if ref.importer not in rules[ref.target].dead_imports
-    ]
-    seen = {(ref.target, ref.importer) for ref in found}
-    problems += [
-        f"{rule.module}: acknowledged import from {importer} no longer exists"
-        for rule in spec.prune
-        for importer in rule.dead_imports
-        if (rule.module, importer) not in seen
-    ]
-    if problems:
-        raise BuildError(f"{spec.name} asset: " + "; ".join(problems))
-
-
-def scan_imports(target: Path, spec: FunctionSpec, toolchain: Toolchain) -> import_graph.ImportGraph:
-    """The import graph of the asset at ``target`` from the function's own packages (see :mod:`.import_graph`).
-
-    Parsed by the target Python (``toolchain.python``): a dependency may use syntax newer than the interpreter
-    running the build.
-
-    Raises:
-        BuildError: the scan fails (for example a file that the target Python cannot parse).
-    """
-    args = [toolchain.python, "-I", import_graph.__file__, str(target)]
-    args += [arg for package in spec.packages for arg in ("--package", package)]
-    args += [arg for rule in spec.prune for arg in ("--pruned", rule.module)]
-    report: dict[str, Any] = json.loads(toolchain.run(args, cwd=target))
-    return import_graph.ImportGraph(
-        reachable=report["reachable"],
-        pruned_imports=[import_graph.PrunedImport(**ref) for ref in report["pruned_imports"]],
-    )
-
-
-def zipped_size(path: Path) -> int:
-    """Bytes of a zip of ``path`` deflated at zlib's default level (CDK's own archive may differ by a few %)."""
-    counter = _ByteCounter()
-    with zipfile.ZipFile(counter, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for file in sorted(path.rglob("*")):
-            if file.is_file():
-                archive.write(file, file.relative_to(path).as_posix())
-    return counter.size
-
-
-class _ByteCounter:
-    """A write-only, unseekable stream that only counts (zipfile then writes data descriptors)."""
-
-    def __init__(self) -> None:
-        self.size = 0
-
-    def write(self, data: bytes) -> int:
-        self.size += len(data)
-        return len(data)
-
-    def flush(self) -> None:
-        """Nothing is buffered."""
-
-    def close(self) -> None:
-        """Nothing to release."""
-
-
 def _install(
     *, requirements: str, members: Sequence[str], root: Path, target: Path, arch: Architecture, toolchain: Toolchain
 ) -> None:
@@ -547,7 +200,7 @@ def _install(
         requirements_file.unlink()
     # The workspace packages themselves, built as wheels (non-editable); their dependencies are installed above.
     toolchain.run([*install, "--no-deps", *members], cwd=root)
-    _strip_volatile_metadata(target)
+    strip_volatile_metadata(target)
 
 
 def _compile(target: Path, *, root: Path, toolchain: Toolchain) -> None:
