@@ -17,7 +17,6 @@ def test_standard_sample_event_is_read_field_by_field() -> None:
     assert first.message_id == "059f36b4-87a3-44ab-83d2-661975830a7d"
     assert first.body == "Test message."
     assert first.receive_count == 1
-    assert first.sent_timestamp_ms == 1545082649183
     assert first.group_id is None
     assert first.message_attributes["myAttribute"]["stringValue"] == "myValue"
     assert first.queue_name == "my-queue"

@@ -34,7 +34,6 @@ class SqsRecord:
     message_attributes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     receive_count: int = 1
     group_id: str | None = None
-    sent_timestamp_ms: int | None = None
     event_source_arn: str | None = None
 
     @classmethod
@@ -56,7 +55,6 @@ class SqsRecord:
             message_attributes=record.get("messageAttributes") or {},
             receive_count=_int(attributes.get("ApproximateReceiveCount"), default=1),
             group_id=attributes.get("MessageGroupId"),
-            sent_timestamp_ms=_int(attributes.get("SentTimestamp"), default=None),
             event_source_arn=record.get("eventSourceARN"),
         )
 

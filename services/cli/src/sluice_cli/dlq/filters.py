@@ -82,13 +82,6 @@ class MessageFilter:
             where=compiled,
         )
 
-    @property
-    def is_empty(self) -> bool:
-        """True when the filter selects everything."""
-        return not (self.error_types or self.event_types or self.where is not None) and (
-            self.older_than is None and self.newer_than is None
-        )
-
     def matches(self, message: DeadLetter, *, now: datetime) -> bool:
         """True when ``message`` satisfies every condition.
 
