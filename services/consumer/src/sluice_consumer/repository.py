@@ -143,7 +143,13 @@ COPY_EVENTS_BINARY: Final = _statement(
 
 # --- the duplicate path ---------------------------------------------------------------------------------
 # What is stored for some event_ids: the content digest to compare, and the delivery that stored the row.
-SELECT_STORED: Final = "SELECT event_id, content_digest, sqs_message_id FROM events WHERE event_id = ANY(%b::uuid[])"
+# A join on the unnested ids, not ``event_id = ANY(...)``: with 1,000 ids the planner took ANY for a sequential scan
+# of a 100,000-row table (16 ms, against 6.5 ms for a fresh COPY of 1,000 small rows), while the join is a nested
+# loop of primary-key lookups at any table size (2.7 ms; PostgreSQL 15 on loopback, December 2026).
+SELECT_STORED: Final = (
+    "SELECT stored.event_id, stored.content_digest, stored.sqs_message_id "
+    "FROM unnest(%b::uuid[]) AS wanted(event_id) JOIN events AS stored USING (event_id)"
+)
 # Incoming events whose digest differs from the stored row's, compared field by field: jsonb equality ignores key
 # order and whitespace, timestamptz equality another offset for the same instant. One row per event compared.
 _COMPARED: Final = tuple(_COLUMN[name] for name in COMPARED_FIELDS)
