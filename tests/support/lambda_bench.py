@@ -42,18 +42,17 @@ __all__ = [
     "stdout_discarded",
 ]
 
-# A realistic payload: an order with a nested customer, address and three lines, 300 to 400 bytes of JSON.
+# A realistic payload: an order with a nested customer, address and two lines, 300 to 400 bytes of JSON.
 _REALISTIC: Final[dict[str, Any]] = {
     "order_id": "o-20261205-000123",
     "customer_id": "c-98765",
     "currency": "EUR",
-    "total_cents": 18_440,
-    "customer": {"email": "ada@example.com", "tier": "gold", "since": "2021-03-14"},
-    "shipping": {"street": "12 Rue de la Paix", "city": "Paris", "postcode": "75002", "country": "FR"},
+    "total_cents": 18_440,  # 2 x 6,172 + 6,096
+    "customer": {"email": "ada@example.com", "tier": "gold"},
+    "shipping": {"street": "12 Rue de la Paix", "city": "Paris", "country": "FR"},
     "lines": [
         {"sku": "sku-1", "quantity": 2, "unit_price_cents": 6_172},
-        {"sku": "sku-22", "quantity": 1, "unit_price_cents": 4_096},
-        {"sku": "sku-333", "quantity": 1, "unit_price_cents": 2_000},
+        {"sku": "sku-22", "quantity": 1, "unit_price_cents": 6_096},
     ],
 }
 # (event type, payload): the tiny one's type has no payload model, the realistic one is a valid order.created.
