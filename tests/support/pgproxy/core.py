@@ -180,12 +180,12 @@ class ProxyCore:
             await asyncio.sleep(min(timeout / 4, 0.25))
             self._close_idle(older_than=timeout)
 
-    def _close_idle(self, *, older_than: float) -> int:
+    def _close_idle(self, *, older_than: float) -> list[Session]:
         now = time.monotonic()
         idle = [s for s in self._live_sessions() if s.idle and now - s.last_activity >= older_than]
         for session in idle:
             self._abort(session, "idle client connection closed", graceful=True)
-        return len(idle)
+        return idle
 
     def _live_sessions(self) -> list[Session]:
         return [s for s in self._sessions.values() if s.closed_by is None and s.upstream_writer is not None]

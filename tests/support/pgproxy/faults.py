@@ -119,7 +119,11 @@ class FaultInjection(ProxyCore):
         """Close client connections idle outside a transaction, as RDS Proxy does; returns how many."""
 
         async def close() -> int:
-            return self._close_idle(older_than=0.0)
+            closed = self._close_idle(older_than=0.0)
+            # Returns once the sockets are closed, as when RDS Proxy's idle timeout fired a while ago: the client
+            # can already see the end of the stream when its next checkout looks.
+            await asyncio.gather(*(session.client_writer.wait_closed() for session in closed), return_exceptions=True)
+            return len(closed)
 
         return self._call(close)
 
