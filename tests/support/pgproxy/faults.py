@@ -16,7 +16,9 @@ from tests.support.pgproxy.fault_plan import DropRule
 from tests.support.pgproxy.wire import ADMIN_SHUTDOWN, ADMIN_SHUTDOWN_MESSAGE, send_fatal
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Iterator, Sequence
+
+    from tests.support.pgproxy.wire import Session
 
 __all__ = ["FaultInjection"]
 
@@ -38,6 +40,7 @@ class FaultInjection(ProxyCore):
                 if sqlstate is not None:
                     send_fatal(session, sqlstate=sqlstate, message=ADMIN_SHUTDOWN_MESSAGE)
                 self._abort(session, "dropped on request", graceful=sqlstate is not None)
+            await _closed(chosen)
             return len(chosen)
 
         return self._call(drop)
@@ -120,9 +123,7 @@ class FaultInjection(ProxyCore):
 
         async def close() -> int:
             closed = self._close_idle(older_than=0.0)
-            # Returns once the sockets are closed, as when RDS Proxy's idle timeout fired a while ago: the client
-            # can already see the end of the stream when its next checkout looks.
-            await asyncio.gather(*(session.client_writer.wait_closed() for session in closed), return_exceptions=True)
+            await _closed(closed)
             return len(closed)
 
         return self._call(close)
@@ -152,3 +153,10 @@ class FaultInjection(ProxyCore):
             yield
         finally:
             self.refuse(False)
+
+
+async def _closed(sessions: Sequence[Session]) -> None:
+    """Wait until the client sockets of ``sessions`` are closed: a connection dropped or closed "now" is closed when
+    the call returns, so the client's next checkout can already see the end of the stream (as after a restart or
+    an idle timeout that happened between two invocations)."""
+    await asyncio.gather(*(session.client_writer.wait_closed() for session in sessions), return_exceptions=True)
