@@ -13,6 +13,7 @@ by :func:`publish_metrics`, which never lets metrics fail the handler it wraps.
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext, redirect_stdout
 from typing import TYPE_CHECKING, Any, Final, ParamSpec, TextIO, TypeVar
@@ -94,24 +95,28 @@ def _flush(metrics: EphemeralMetrics, logger: Logger) -> None:
 
 
 @functools.cache
-def output_to(handler: Callable[_P, _R], *, logger: Logger, stream: TextIO) -> Callable[_P, _R]:
-    """``handler``, whose log lines (on ``logger``) and printed EMF metrics go to ``stream`` while it runs.
+def output_to(handler: Callable[_P, _R], *, service: str, stream: TextIO) -> Callable[_P, _R]:
+    """``handler``, whose log lines (``service``'s logger) and printed EMF metrics go to ``stream`` while it runs.
 
     Powertools binds its log handler to stdout when the logger is built, and metrics are printed: a caller that
-    keeps stdout for its own output (``sluice consume`` prints the response there) moves both. Not for concurrent
-    invocations: stdout is the whole process's.
+    keeps stdout for its own output (``sluice consume`` prints the response there) moves both. The log handler is
+    found by the service's name in :mod:`logging`, as Powertools registers it, so no caller needs the handler
+    module's ``logger``. Not for concurrent invocations: stdout is the whole process's.
     """
 
     @functools.wraps(handler)
     def invoke(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        log_handler: Any = logger.registered_handler
+        streams = [h for h in logging.getLogger(service).handlers if isinstance(h, logging.StreamHandler)]
         # Swapped without setStream(), which would flush the previous stream (possibly closed by now).
-        previous, log_handler.stream = log_handler.stream, stream
+        previous = [log_handler.stream for log_handler in streams]
+        for log_handler in streams:
+            log_handler.stream = stream
         try:
             with redirect_stdout(stream):
                 return handler(*args, **kwargs)
         finally:
-            log_handler.stream = previous
+            for log_handler, earlier in zip(streams, previous, strict=True):
+                log_handler.stream = earlier
 
     return invoke
 

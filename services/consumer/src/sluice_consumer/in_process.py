@@ -1,7 +1,8 @@
 """The consumer run in this process: its real Lambda handler, with settings, store and dead-letter sink injected.
 
 ``sluice consume``, the local pipeline (``sluice_local``) and tests call the function through :func:`in_process`
-rather than configuring :mod:`sluice_consumer.runtime` or touching the handler module's logger themselves.
+rather than configuring :mod:`sluice_consumer.runtime` or touching the handler module's logger themselves (nor does
+this module: the log output is found by the service's name).
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ def in_process(
         ConfigurationError: invalid settings (only with ``check_database``; else on the first invocation).
         DatabaseUnavailableError: ``check_database`` and the database cannot be reached.
     """
-    from sluice_consumer.handler import lambda_handler, logger  # noqa: PLC0415 - Powertools loads only when used
+    from sluice_consumer.handler import lambda_handler  # noqa: PLC0415 - Powertools loads only when used
+    from sluice_consumer.telemetry import SERVICE  # noqa: PLC0415
     from sluice_shared.observability import output_to  # noqa: PLC0415
 
     runtime.configure(settings, store=store, dead_letters=dead_letters)
@@ -49,6 +51,6 @@ def in_process(
         if check_database:
             with runtime.get_database().connection():
                 pass
-        yield lambda_handler if output is None else output_to(lambda_handler, logger=logger, stream=output)
+        yield lambda_handler if output is None else output_to(lambda_handler, service=SERVICE, stream=output)
     finally:
         runtime.configure(None)

@@ -32,11 +32,11 @@ def in_process(
     ``sender`` replaces the SQS sender built from the settings' queue URL. ``output`` receives the handler's log
     lines and metrics instead of stdout.
     """
-    from sluice_ingest.handler import lambda_handler, logger  # noqa: PLC0415 - Powertools loads only when used
+    from sluice_ingest.handler import SERVICE, lambda_handler  # noqa: PLC0415 - Powertools loads only when used
     from sluice_shared.observability import output_to  # noqa: PLC0415
 
     runtime.configure(settings, sender=sender)
     try:
-        yield lambda_handler if output is None else output_to(lambda_handler, logger=logger, stream=output)
+        yield lambda_handler if output is None else output_to(lambda_handler, service=SERVICE, stream=output)
     finally:
         runtime.configure()
