@@ -82,31 +82,33 @@ RESULTS_FORMAT: Final = "sluice-bench-write-path/1"
 DEFAULT_RESULTS: Final = Path(__file__).resolve().parents[2] / "build" / "bench" / "write_path.json"
 RESULTS_PAYLOAD: Final = "realistic"  # the payload whose figures go to the results file
 
-PAYLOAD: Final = json.dumps(PAYLOADS[RESULTS_PAYLOAD][1], separators=(",", ":"))  # what the results file describes
+PAYLOAD: Final = to_json(PAYLOADS[RESULTS_PAYLOAD][1]).decode()  # what the results file describes
 TUTORIAL_INSERT: Final = (
     "INSERT INTO events (event_id, event_type, source, occurred_at, schema_version, payload, sqs_message_id, "
     "receive_count, content_digest) VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s)"
 )
 
 
-def payload_json(payload: str) -> str:
-    return json.dumps(PAYLOADS[payload][1], separators=(",", ":"))
+def bench_envelope(payload: str, occurred_at: datetime) -> EventEnvelope:
+    """A validated envelope carrying the payload named in :data:`PAYLOADS`."""
+    event_type, data = PAYLOADS[payload]
+    return EventEnvelope.model_validate(
+        {
+            "event_id": uuid.uuid4(),
+            "event_type": event_type,
+            "source": "bench",
+            "occurred_at": occurred_at,
+            "payload": data,
+        }
+    )
 
 
 def fresh_rows(count: int, payload: str) -> list[EventRow]:
-    """``count`` new rows, each with the digest the consumer computes (the same for all: one content)."""
-    text = payload_json(payload)
-    envelope = EventEnvelope.model_validate(
-        {
-            "event_id": uuid.uuid4(),
-            "event_type": PAYLOADS[payload][0],
-            "source": "bench",
-            "occurred_at": datetime.now(UTC),
-            "payload": PAYLOADS[payload][1],
-        }
-    )
-    digest = content_digest(envelope, text.encode())
-    now = envelope.occurred_at
+    """``count`` new rows of one content, serialised and digested as the consumer does."""
+    envelope = bench_envelope(payload, datetime.now(UTC))
+    payload_json = to_json(envelope.payload)
+    digest = content_digest(envelope, payload_json)
+    text, now = payload_json.decode(), envelope.occurred_at
     return [
         EventRow(uuid.uuid4(), envelope.event_type, "bench", now, 1, text, str(uuid.uuid4()), 1, digest)
         for _ in range(count)
@@ -118,15 +120,7 @@ def measure_digests(rows: Sequence[EventRow], payload: str) -> float:
 
     Only the digest's own work: the payload is serialised once for the row whether or not it is digested.
     """
-    envelope = EventEnvelope.model_validate(
-        {
-            "event_id": rows[0].event_id,
-            "event_type": PAYLOADS[payload][0],
-            "source": "bench",
-            "occurred_at": rows[0].occurred_at,
-            "payload": PAYLOADS[payload][1],
-        }
-    )
+    envelope = bench_envelope(payload, rows[0].occurred_at)
     serialised = [to_json(envelope.payload) for _ in rows]
     started = time.perf_counter()
     for payload_json in serialised:
@@ -226,7 +220,7 @@ def replace_receive_count(row: EventRow, receive_count: int) -> EventRow:
 def measure_write_paths(url: str, payload: str, sizes: Sequence[int]) -> list[dict[str, Any]]:
     """Print and return the write-path figures for ``payload`` (see the module doc)."""
     path = WritePath(url)
-    print(f"\n-- write path, {payload} payload ({len(payload_json(payload))} bytes of JSON)")
+    print(f"\n-- write path, {payload} payload ({len(to_json(PAYLOADS[payload][1]))} bytes of JSON)")
     print("rows/s (median of each strategy's repetitions)")
     heads = ("batch", "reps", "sluice", "redelivered", "1% redeliv.", "id reuse", "no digest", "COPY", "tutorial")
     print(" ".join(f"{head:>11}" for head in heads))
