@@ -31,8 +31,8 @@ def check_idle_connection(conn: psycopg.Connection[Any]) -> None:
     if conn.closed or conn.broken:
         raise psycopg.OperationalError("the connection is closed")
     try:
-        readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)
+        spoke = bool(select.select([conn.pgconn.socket], [], [], 0)[0])
     except (OSError, ValueError):  # a descriptor select() cannot watch (beyond FD_SETSIZE): ask the server
-        readable = [True]
-    if readable:
+        spoke = True
+    if spoke:
         ConnectionPool.check_connection(conn)
