@@ -25,6 +25,7 @@ from psycopg.types.json import Jsonb
 
 from sluice_shared.catalog import default_registry
 from sluice_shared.contract import EventEnvelope
+from tests.support.events_table import COPY_EVENTS_BINARY_WITHOUT_DIGEST, EVENT_DATA_COLUMNS
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -60,11 +61,6 @@ PAYLOADS: Final[dict[str, tuple[str, dict[str, Any]]]] = {
     "tiny": ("bench.tiny", {"n": 1}),
     "realistic": ("order.created", _REALISTIC),
 }
-_COPY_REFERENCE: Final = """
-COPY events (event_id, event_type, source, occurred_at, schema_version, payload, sqs_message_id, receive_count)
-FROM STDIN (FORMAT BINARY)
-"""
-_COPY_REFERENCE_TYPES: Final = ("uuid", "text", "text", "timestamptz", "int4", "jsonb", "text", "int4")
 
 
 def models_only() -> PayloadRegistry:
@@ -144,8 +140,8 @@ def reference_writer(conn: psycopg.Connection[Any], registry: PayloadRegistry) -
                     int(record["attributes"]["ApproximateReceiveCount"]),
                 )
             )
-        with conn.cursor() as cursor, cursor.copy(_COPY_REFERENCE) as copy:
-            copy.set_types(list(_COPY_REFERENCE_TYPES))
+        with conn.cursor() as cursor, cursor.copy(COPY_EVENTS_BINARY_WITHOUT_DIGEST) as copy:
+            copy.set_types([column.type for column in EVENT_DATA_COLUMNS])
             for row in rows:
                 copy.write_row(row)
 

@@ -94,7 +94,6 @@ def _flush(metrics: EphemeralMetrics, logger: Logger) -> None:
         metrics.clear_metrics()
 
 
-@functools.cache
 def output_to(handler: Callable[_P, _R], *, service: str, stream: TextIO) -> Callable[_P, _R]:
     """``handler``, whose log lines (``service``'s logger) and printed EMF metrics go to ``stream`` while it runs.
 
@@ -121,6 +120,7 @@ def output_to(handler: Callable[_P, _R], *, service: str, stream: TextIO) -> Cal
     return invoke
 
 
+@functools.cache
 def get_tracer(service: str) -> Tracer:
     """The Powertools tracer for ``service``, created (and imported) on first call only."""
     from aws_lambda_powertools import Tracer  # noqa: PLC0415 - ~300 ms, only when tracing is on

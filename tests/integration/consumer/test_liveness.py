@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import select
 from typing import Any
 
 import psycopg
@@ -48,8 +48,12 @@ def test_a_harmless_message_while_idle_is_answered_by_a_round_trip_and_passes(mi
     ):
         conn.execute("LISTEN sluice_liveness")
         admin.execute("NOTIFY sluice_liveness")
-        time.sleep(0.1)  # the notification reaches conn's socket: it is readable, the empty query decides
+        readable, _, _ = select.select([conn.pgconn.socket], [], [], 5.0)  # the notification reached conn's socket
+        assert readable
+
         check_idle_connection(conn)
+
+        assert _last_query(admin, conn) == ""  # the empty query decided, and the connection stays usable
         assert conn.execute("SELECT 1").fetchone() == (1,)
 
 

@@ -128,18 +128,6 @@ class FaultInjection(ProxyCore):
 
         return self._call(close)
 
-    def clear_faults(self) -> None:
-        """Disarm every armed fault, end a stall and listen again."""
-
-        async def clear() -> None:
-            self._fault_plan.clear()
-            assert self._flowing is not None
-            self._flowing.set()
-            if self._server is None:
-                await self._listen()
-
-        self._call(clear)
-
     @contextlib.contextmanager
     def outage(self) -> Iterator[None]:
         """The database goes away for the duration of the block, as in a restart.

@@ -62,10 +62,6 @@ class PgProxy(FaultInjection):
         params.update(host=self.host, port=str(self.port))
         return make_conninfo("", **params)
 
-    def url_for(self, dbname: str, *, user: str = "postgres", **params: str) -> str:
-        """A conninfo string for ``dbname`` on the upstream server, through the proxy."""
-        return make_conninfo("", host=self.host, port=str(self.port), dbname=dbname, user=user, **params)
-
     # --- what was seen ------------------------------------------------------------------------------------
 
     def report(self) -> ProxyReport:
@@ -90,9 +86,3 @@ class PgProxy(FaultInjection):
     def reset(self) -> None:
         """Forget what was seen (connections stay open, armed faults stay armed)."""
         self._call(self._clear_records)
-
-    def assert_no_pinning(self) -> None:
-        """Raise :class:`PinningDetectedError` if any pinning trigger was seen (allowed kinds included)."""
-        report = self.report()
-        if report.pinning:
-            raise PinningDetectedError(report.summary())

@@ -119,6 +119,8 @@ def test_secrets_manager_errors_name_the_secret_never_a_queue(exc: Exception, ex
 
     assert type(error) is expected
     assert "queue" not in error.message
+    if not isinstance(exc, NoRegionError):  # a missing region is the process's, not the secret's
+        assert SECRET_ARN in error.message
 
 
 @pytest.mark.parametrize(

@@ -57,6 +57,14 @@ def test_tracing_on_imports_the_tracer_and_traces_without_failing_outside_lambda
     assert _modules_imported(enabled=True) == "['aws_xray_sdk', 'aws_xray_sdk.core']"
 
 
+def test_the_tracer_of_a_service_is_built_once_for_every_invocation() -> None:
+    # In a fresh interpreter: building a Tracer imports the X-Ray SDK.
+    code = "from sluice_shared.observability import get_tracer; print(get_tracer('a') is get_tracer('a'))"
+    done = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+
+    assert done.stdout.strip() == "True"
+
+
 def test_disabled_subsegment_is_a_no_op_context() -> None:
     with subsegment("work", service="test", enabled=False) as value:
         assert value is None

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from typing import Any
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
@@ -9,7 +10,18 @@ from botocore.stub import Stubber
 from sluice_shared.errors import ConfigurationError, QueueNotFoundError, QueueUnavailableError
 from sluice_shared.sqs import QueueDepth, SqsQueue
 
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
 URL = "https://sqs.us-east-1.amazonaws.com/123456789012/events"
+DEPTH_REQUEST = {
+    "QueueUrl": URL,
+    "AttributeNames": [
+        "ApproximateNumberOfMessages",
+        "ApproximateNumberOfMessagesNotVisible",
+        "ApproximateNumberOfMessagesDelayed",
+    ],
+}
 
 
 @pytest.fixture
@@ -17,12 +29,20 @@ def client() -> Any:
     return boto3.client("sqs", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
 
 
+@contextmanager
+def stubbed(client: Any) -> Iterator[Stubber]:
+    """botocore's Stubber, which also fails when a queued response was never asked for (a call not made)."""
+    with Stubber(client) as stub:
+        yield stub
+        stub.assert_no_pending_responses()
+
+
 def _message(n: int) -> Any:
     return {"MessageId": f"m{n}", "ReceiptHandle": f"h{n}", "Body": "{}"}
 
 
 def test_receive_clamps_to_sqs_limits_and_asks_for_every_attribute(client: Any) -> None:
-    with Stubber(client) as stub:
+    with stubbed(client) as stub:
         stub.add_response(
             "receive_message",
             {"Messages": [_message(0)]},
@@ -54,7 +74,7 @@ def test_receive_clamps_to_sqs_limits_and_asks_for_every_attribute(client: Any) 
 
 def test_delete_goes_in_batches_of_ten_and_reports_what_sqs_refused_by_message_id(client: Any) -> None:
     messages = [_message(n) for n in range(12)]
-    with Stubber(client) as stub:
+    with stubbed(client) as stub:
         stub.add_response(
             "delete_message_batch",
             {"Successful": [{"Id": str(i)} for i in range(10)], "Failed": []},
@@ -74,7 +94,7 @@ def test_delete_goes_in_batches_of_ten_and_reports_what_sqs_refused_by_message_i
 
 def test_change_visibility_reports_refused_positions_across_chunks(client: Any) -> None:
     handles = [f"h{n}" for n in range(11)]
-    with Stubber(client) as stub:
+    with stubbed(client) as stub:
         stub.add_response(
             "change_message_visibility_batch",
             {
@@ -96,7 +116,7 @@ def test_change_visibility_reports_refused_positions_across_chunks(client: Any) 
 
 
 def test_release_makes_messages_visible_at_once(client: Any) -> None:
-    with Stubber(client) as stub:
+    with stubbed(client) as stub:
         stub.add_response(
             "change_message_visibility_batch",
             {"Successful": [{"Id": "0"}], "Failed": []},
@@ -107,7 +127,7 @@ def test_release_makes_messages_visible_at_once(client: Any) -> None:
 
 
 def test_depth_reads_the_three_counters_and_an_empty_queue_is_empty(client: Any) -> None:
-    with Stubber(client) as stub:
+    with stubbed(client) as stub:
         stub.add_response(
             "get_queue_attributes",
             {
@@ -117,8 +137,9 @@ def test_depth_reads_the_three_counters_and_an_empty_queue_is_empty(client: Any)
                     "ApproximateNumberOfMessagesDelayed": "1",
                 }
             },
+            DEPTH_REQUEST,
         )
-        stub.add_response("get_queue_attributes", {"Attributes": {}})
+        stub.add_response("get_queue_attributes", {"Attributes": {}}, DEPTH_REQUEST)
         queue = SqsQueue(URL, client=client)
 
         assert queue.depth() == QueueDepth(visible=7, in_flight=2, delayed=1)
@@ -128,7 +149,7 @@ def test_depth_reads_the_three_counters_and_an_empty_queue_is_empty(client: Any)
 
 
 def test_errors_are_classified_once_naming_the_queue(client: Any) -> None:
-    with Stubber(client) as stub:
+    with stubbed(client) as stub:
         stub.add_client_error("purge_queue", service_error_code="RequestThrottled", http_status_code=400)
         stub.add_client_error(
             "get_queue_attributes", service_error_code="AWS.SimpleQueueService.NonExistentQueue", http_status_code=400
