@@ -369,8 +369,9 @@ def _stop_signals() -> Iterator[_StopSignals]:
 
 def _configure_logging(level: str) -> None:
     handler = RichHandler(console=err, show_path=False, rich_tracebacks=False, log_time_format="%H:%M:%S")
-    root = logging.getLogger("sluice_cli")
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    root.propagate = False
+    for name in ("sluice_cli", "sluice_local"):  # the CLI's own modules and the local pipeline's
+        package = logging.getLogger(name)
+        package.handlers[:] = [handler]
+        package.setLevel(level.upper())
+        package.propagate = False
     logging.getLogger("botocore").setLevel(logging.WARNING)

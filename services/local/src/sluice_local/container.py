@@ -8,6 +8,7 @@ owner is gone (:func:`remove_orphaned_containers`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -124,7 +125,13 @@ def postgres_container() -> Iterator[ProvisionedDatabase]:
         remove_orphaned_containers()
         labels = {OWNER_PID_LABEL: str(os.getpid()), OWNER_HOST_LABEL: socket.gethostname()}
         container = PostgresContainer(POSTGRES_IMAGE, driver=None, labels=labels)
-        container.start()
+        try:
+            container.start()
+        except Exception:
+            # Created but never ready (the readiness wait timed out): remove it now, not at a later start.
+            with contextlib.suppress(Exception):
+                container.stop()
+            raise
     except Exception as exc:  # classified right here: the engine answered a ping but could not run it
         raise DatabaseUnavailableError(f"could not start a {POSTGRES_IMAGE} container: {exc}") from exc
     try:

@@ -264,6 +264,7 @@ def test_large_payloads_cap_the_batch_at_the_invocation_payload_limit() -> None:
         ({"batch_size": 100, "batching_window_s": 0}, "batches above 10 need a batching window of at least 1 s"),
         ({"batching_window_s": 301}, r"--batching-window must be 0\.\.300 s"),
         ({"rate_per_s": 0.0}, "--rate must be above 0"),
+        ({"rate_per_s": float("inf"), "peak_rate_per_s": float("inf")}, "--rate must be a finite number"),
         ({"peak_rate_per_s": 500.0}, "--peak-rate 500 is below --rate 1000"),
         ({"fifo": True}, "--fifo needs --groups N"),
         ({"groups": 3}, "--groups only applies to --fifo queues"),

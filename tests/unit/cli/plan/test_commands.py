@@ -100,6 +100,8 @@ def test_prices_file_can_come_from_the_environment(
     [
         (["--json", "--cdk-context"], "error: --json and --cdk-context are exclusive: choose one"),
         (["--max-latency", "0"], "error: cannot plan: --max-latency must be above 0 s"),
+        (["--max-latency", "inf"], "error: cannot plan: --max-latency must be a finite number"),
+        (["--peak-rate", "nan"], "error: cannot plan: --peak-rate must be a finite number"),
         (["--fifo"], "error: cannot plan: --fifo needs --groups N: the number of distinct message group ids in flight"),
     ],
 )

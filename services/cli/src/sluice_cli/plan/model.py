@@ -7,6 +7,7 @@ Nothing here reads a file.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, Literal
@@ -86,16 +87,22 @@ class Workload:
 
     def _rate_problems(self) -> list[str]:
         problems: list[str] = []
-        if not self.rate_per_s > 0:
+        if not math.isfinite(self.rate_per_s):
+            problems.append("--rate must be a finite number")
+        elif not self.rate_per_s > 0:
             problems.append("--rate must be above 0 events/s")
-        if self.peak_rate_per_s < self.rate_per_s:
+        if not math.isfinite(self.peak_rate_per_s):
+            problems.append("--peak-rate must be a finite number")
+        elif self.peak_rate_per_s < self.rate_per_s:
             problems.append(f"--peak-rate {self.peak_rate_per_s:g} is below --rate {self.rate_per_s:g}")
         if not 2 <= self.payload_bytes <= MAX_BODY_BYTES - ENVELOPE_BYTES:  # noqa: PLR2004 - "{}" is 2 bytes
             problems.append(
                 f"--payload-bytes must be 2..{MAX_BODY_BYTES - ENVELOPE_BYTES:,} (an SQS body of at most "
                 f"{MAX_BODY_BYTES:,} bytes with the envelope)"
             )
-        if not self.max_latency_s > 0:
+        if not math.isfinite(self.max_latency_s):
+            problems.append("--max-latency must be a finite number")
+        elif not self.max_latency_s > 0:
             problems.append("--max-latency must be above 0 s")
         if self.fifo and (self.groups is None or self.groups < 1):
             problems.append("--fifo needs --groups N: the number of distinct message group ids in flight")
