@@ -47,6 +47,7 @@ from sluice_shared.errors import (
     TransientError,
 )
 from sluice_shared.sinks import OnMissingRow
+from sluice_shared.topology import MAX_RECEIVE_COUNT_MINIMUM
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -81,7 +82,7 @@ __all__ = [
 PARSE_DEADLINE_CHECK_EVERY: Final = 256
 # The source queue's maxReceiveCount (the stack's redrive policy, 5 by default): a message whose sink row waits
 # for a row another message brings is retried until this delivery, then dead-lettered with the reason.
-DEFAULT_MAX_RECEIVE_COUNT: Final = 5
+DEFAULT_MAX_RECEIVE_COUNT: Final = MAX_RECEIVE_COUNT_MINIMUM  # QueueTopology's default
 
 
 class DeadlineExceededError(TransientError):

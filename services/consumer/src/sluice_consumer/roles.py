@@ -28,7 +28,7 @@ from sluice_consumer.migrations import connect
 from sluice_shared.errors import ConfigurationError
 from sluice_shared.roles import IAM_ROLE, WRITER_ROLE
 
-__all__ = ["WriterLogin", "configure_writer_login", "set_writer_login", "writer_conninfo"]
+__all__ = ["WriterLogin", "configure_writer_login", "role_exists", "set_writer_login", "writer_conninfo"]
 
 # Attempts at altering the writer role when another migrator alters it at the same moment.
 CATALOG_RACE_ATTEMPTS: Final = 5
@@ -86,9 +86,9 @@ def set_writer_login(conn: psycopg.Connection[Any], *, password: str | None) -> 
         psycopg.Error: the server refused a statement (callers classify it).
     """
     with conn.transaction():
-        if not _role_exists(conn, WRITER_ROLE):
+        if not role_exists(conn, WRITER_ROLE):
             raise ConfigurationError(f"role {WRITER_ROLE} does not exist: apply the migrations first")
-        rds = _role_exists(conn, IAM_ROLE)
+        rds = role_exists(conn, IAM_ROLE)
         member = rds and _is_member(conn, WRITER_ROLE, IAM_ROLE)
         names = (sql.Identifier(IAM_ROLE), sql.Identifier(WRITER_ROLE))
         if password is None:
@@ -103,7 +103,8 @@ def set_writer_login(conn: psycopg.Connection[Any], *, password: str | None) -> 
     return WriterLogin(password_set=True, iam=False)
 
 
-def _role_exists(conn: psycopg.Connection[Any], role: str) -> bool:
+def role_exists(conn: psycopg.Connection[Any], role: str) -> bool:
+    """True when ``role`` exists on the server (roles are cluster-wide)."""
     row = conn.execute(_ROLE_EXISTS, (role,)).fetchone()
     return bool(row and row[0])
 

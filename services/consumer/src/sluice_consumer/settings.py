@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, TypeA
 
 from sluice_shared import environment as env
 from sluice_shared.settings import ContractSettings
+from sluice_shared.topology import MAX_RECEIVE_COUNT_MINIMUM
 
 __all__ = [
     "DEFAULT_DEADLINE_MARGIN_MS",
@@ -35,7 +36,7 @@ DEFAULT_PORT: Final = 5432
 DEFAULT_DEADLINE_MARGIN_MS: Final = 3_000
 DEFAULT_CONNECT_TIMEOUT_S: Final = 5
 # SQS's redrive policy in the stack (sluice_shared.topology.QueueTopology.max_receive_count).
-DEFAULT_MAX_RECEIVE_COUNT: Final = 5
+DEFAULT_MAX_RECEIVE_COUNT: Final = MAX_RECEIVE_COUNT_MINIMUM  # QueueTopology's default
 
 
 class SslMode(StrEnum):

@@ -21,6 +21,7 @@ from psycopg import sql
 from pydantic import BaseModel
 
 from sluice_consumer.database_errors import classify_database_error
+from sluice_consumer.roles import role_exists
 from sluice_consumer.sink_sql import TOMBSTONES
 from sluice_consumer.sink_writer import read_table
 from sluice_shared.errors import ConfigurationError
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
 
 __all__ = ["WRITER_ROLE", "SinkProblem", "check_sinks", "grant_and_check_sinks", "grant_sink_privileges"]
 
-ROLE_EXISTS: Final = "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = %s)"
 HAS_PRIVILEGE: Final = "SELECT has_table_privilege(%s, %s, %s)"
 # pg_type.typcategory values a version column may have: numeric, date/time, string (compared in text order).
 _COMPARABLE: Final = {"N": "a number", "D": "a date or time", "S": "text"}
@@ -87,7 +87,7 @@ def check_sinks(
     predates the migrations) gets one problem saying so.
     """
     problems: list[SinkProblem] = []
-    role_exists = bool((conn.execute(ROLE_EXISTS, (role,)).fetchone() or (False,))[0])
+    writer_exists = role_exists(conn, role)
     deleting = {sink.table for _event_type, _version, sink in registry.sinks if sink.mode is SinkMode.DELETE}
     for event_type, version, sink in registry.sinks:
         found = _problems(
@@ -96,11 +96,11 @@ def check_sinks(
             event_type,
             version,
             sink,
-            role=role if role_exists else None,
+            role=role if writer_exists else None,
             tombstones=sink.table in deleting,
         )
         problems.extend(SinkProblem(event_type, sink.table, problem) for problem in found)
-    if registry.sinks and not role_exists:
+    if registry.sinks and not writer_exists:
         missing_role = f"role {role} does not exist: run Sluice's migrations (sluice db migrate)"
         problems.append(SinkProblem("*", "*", missing_role))
     return problems

@@ -30,12 +30,12 @@ from sluice_consumer.repository import (
     insert_events,
     select_stored,
 )
-from sluice_consumer.sink_writer import SinkResult, SinkWriter
+from sluice_consumer.sink_writer import SinkWriter
 from sluice_consumer.watchdog import statement_watchdog
 from sluice_shared.errors import DatabaseUnavailableError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Sequence
     from uuid import UUID
 
     from sluice_consumer.database import Database
@@ -126,7 +126,7 @@ def write_events(conn: psycopg.Connection[Any], rows: Sequence[EventRow]) -> Wri
     unique = rows if len(first) == len(rows) else [rows[position] for position in first.values()]
     stored = _known_redeliveries(conn, unique)
     pending = [row for row in unique if row.event_id.bytes not in stored] if stored else unique
-    new_ids = _write_new(conn, pending, atomically=_atomically)
+    new_ids = _atomically(conn, pending) if pending else set()
     if len(new_ids) == len(rows):  # the common batch: every row new (so no twin, nothing stored, no conflict)
         return WriteResult(frozenset(range(len(rows))), {})
     if len(new_ids) < len(pending):
@@ -151,7 +151,7 @@ def write_events_and_sinks(
         todo = [position for position in pending if position not in held]
         newly_held: dict[int, Sink] = {}
         with conn.transaction():
-            new_ids = _write_new(conn, [rows[position] for position in todo], atomically=_in_savepoint)
+            new_ids = _in_savepoint(conn, [rows[position] for position in todo]) if todo else set()
             writes = [
                 (position, write)
                 for position in todo
@@ -174,11 +174,7 @@ def write_events_and_sinks(
     held_ids = {rows[position].event_id: sink for position, sink in held.items()}
     held_back = {position: held_ids[row.event_id] for position, row in enumerate(rows) if row.event_id in held_ids}
     result = _classify(conn, rows, first, new_ids, stored, skip=held_back)
-    return WriteResult(result.new, result.conflicts, held_back=held_back, sink_counts=_counts(sinks))
-
-
-def _counts(sinks: SinkResult) -> dict[tuple[str, str], int]:
-    return dict(sinks.counts)
+    return WriteResult(result.new, result.conflicts, held_back=held_back, sink_counts=dict(sinks.counts))
 
 
 def _classify(
@@ -211,17 +207,6 @@ def _classify(
             to_compare.append(position)
     conflicts = compare_stored(conn, rows, to_compare) if to_compare else {}
     return WriteResult(frozenset(new), conflicts)
-
-
-def _write_new(
-    conn: psycopg.Connection[Any],
-    rows: Sequence[EventRow],
-    *,
-    atomically: Callable[[psycopg.Connection[Any], Sequence[EventRow]], set[UUID]],
-) -> set[UUID]:
-    if not rows:
-        return set()
-    return atomically(conn, rows)
 
 
 def _atomically(conn: psycopg.Connection[Any], rows: Sequence[EventRow]) -> set[UUID]:
