@@ -140,6 +140,28 @@ def test_twins_in_one_batch_follow_the_same_rule(consumer: Consumer, db: psycopg
     assert "from SQS message m0 with a different payload" in reason.error_message
 
 
+@pytest.mark.parametrize("receive_count", [1, 2], ids=["replayed-or-reused", "redelivered"])
+def test_twins_of_a_stored_event_are_each_compared_with_the_stored_row(
+    consumer: Consumer, db: psycopg.Connection[Any], receive_count: int
+) -> None:
+    # given a stored event
+    original = event_dict()
+    same = json.dumps(original)
+    assert consumer.consume(_event("first", same)) == NO_FAILURES
+
+    # when one batch brings it back twice unchanged and once with another payload, among new events
+    other = json.dumps({**original, "payload": {"order_id": "o-3", "reason": "other"}})
+    response = consumer.consume(sqs_event([event_body(), same, other, same, event_body()], receive_count=receive_count))
+
+    # then only the changed one is dead-lettered, naming the delivery that stored the row, which is unchanged
+    assert response == NO_FAILURES
+    [(body, reason)] = consumer.dead_letters(expected=1)
+    assert (body, reason.error_code) == (other, "conflicting_duplicate")
+    assert "from SQS message first with a different payload" in reason.error_message
+    assert _stored(db, original["event_id"])[2] == "first"
+    assert db.execute("SELECT count(*) FROM events").fetchone() == (3,)
+
+
 def test_a_row_stored_before_digests_existed_is_compared_field_by_field(
     consumer: Consumer, db: psycopg.Connection[Any]
 ) -> None:

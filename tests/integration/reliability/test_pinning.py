@@ -27,8 +27,8 @@ from sluice_consumer.handler import lambda_handler
 from sluice_consumer.repository import (
     COPY_EVENTS_BINARY,
     INSERT_EVENTS,
+    PROBE_STORED,
     SELECT_APPLIED_VERSIONS,
-    SELECT_STORED,
 )
 from sluice_consumer.roles import configure_writer_login, writer_conninfo
 from sluice_consumer.settings import ConsumerSettings
@@ -127,7 +127,7 @@ def test_the_consumers_whole_hot_path_pins_no_rds_proxy_session(
         _as_sent(SELECT_APPLIED_VERSIONS),
         _as_sent(COPY_EVENTS_BINARY),
         _as_sent(INSERT_EVENTS),
-        _as_sent(SELECT_STORED),
+        _as_sent(PROBE_STORED),
     }
 
 

@@ -1,8 +1,9 @@
 """The PostgreSQL event store: a batch's events written in bulk and idempotently, and its sink rows with them.
 
-Events without sinks take the fastest path: redeliveries (SQS's receive count above 1) are looked up first,
-everything else goes in with one binary ``COPY``, atomic on its own in autocommit; a ``COPY`` refused on a stored
-``event_id`` is written again with ``INSERT ... ON CONFLICT DO NOTHING RETURNING``. The ``events`` table is the
+Events without sinks take the fastest path. A batch of first deliveries goes in with one binary ``COPY``, atomic on
+its own in autocommit, before any per-row bookkeeping. Redeliveries (SQS's receive count above 1) are looked up
+first, and only the others are copied. A ``COPY`` refused on a stored ``event_id`` (or a twin in the batch) is
+written again with ``INSERT ... ON CONFLICT DO NOTHING RETURNING``. The ``events`` table is the
 idempotency ledger: a message whose ``event_id`` is stored is a duplicate (same content digest, or the same
 fields) or a conflicting duplicate (other content), never written twice.
 
@@ -28,7 +29,7 @@ from sluice_consumer.repository import (
     compare_stored,
     copy_new_events,
     insert_events,
-    select_stored,
+    probe_stored,
 )
 from sluice_consumer.sink_writer import SinkWriter
 from sluice_consumer.watchdog import statement_watchdog
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
 
     from sluice_consumer.database import Database
     from sluice_consumer.logic import EventRow
-    from sluice_consumer.repository import StoredEvent
     from sluice_consumer.schema import SchemaGate
     from sluice_consumer.sink_mapping import SinkWrite
     from sluice_shared.sinks import Sink
@@ -109,11 +109,16 @@ def _first_positions(rows: Sequence[EventRow]) -> dict[UUID, int]:
     return {rows[position].event_id: position for position in range(len(rows) - 1, -1, -1)}
 
 
-def _known_redeliveries(conn: psycopg.Connection[Any], rows: Sequence[EventRow]) -> dict[bytes, StoredEvent]:
+def _stored(conn: psycopg.Connection[Any], rows: Sequence[EventRow]) -> dict[UUID, bool]:
+    """Which of ``rows`` are stored, by ``event_id``: ``True`` when the stored content digest equals the row's."""
+    found = probe_stored(conn, rows)
+    return {rows[position].event_id: same for position, same in found.items()}
+
+
+def _redeliveries(rows: Sequence[EventRow]) -> list[EventRow]:
     # Redeliveries (SQS's receive count above 1) are looked up first: written optimistically, one stored id
     # would make the whole COPY fail and the batch be written twice.
-    suspects = [row.event_id for row in rows if row.receive_count > 1]
-    return select_stored(conn, suspects) if suspects else {}
+    return [row for row in rows if row.receive_count > 1]
 
 
 def write_events(conn: psycopg.Connection[Any], rows: Sequence[EventRow]) -> WriteResult:
@@ -122,15 +127,35 @@ def write_events(conn: psycopg.Connection[Any], rows: Sequence[EventRow]) -> Wri
     Raises psycopg's own errors (callers classify), and :class:`DatabaseUnavailableError` when a row that the
     database refused as already stored cannot be found again (deleted meanwhile: retrying settles it).
     """
-    first = _first_positions(rows)
-    unique = rows if len(first) == len(rows) else [rows[position] for position in first.values()]
-    stored = _known_redeliveries(conn, unique)
-    pending = [row for row in unique if row.event_id.bytes not in stored] if stored else unique
-    new_ids = _atomically(conn, pending) if pending else set()
-    if len(new_ids) == len(rows):  # the common batch: every row new (so no twin, nothing stored, no conflict)
+    if not any(row.receive_count > 1 for row in rows):
+        # The common batch: first deliveries only. One COPY writes every row, or is refused whole (a stored id or
+        # a twin in the batch) and the batch takes the general path; no per-row bookkeeping before it.
+        try:
+            copy_new_events(conn, rows)
+        except pg_errors.UniqueViolation:
+            return _write_known_and_new(conn, rows, copy_refused=True)
         return WriteResult(frozenset(range(len(rows))), {})
+    return _write_known_and_new(conn, rows, copy_refused=False)
+
+
+def _write_known_and_new(conn: psycopg.Connection[Any], rows: Sequence[EventRow], *, copy_refused: bool) -> WriteResult:
+    """:func:`write_events` for a batch with redeliveries, or whose optimistic ``COPY`` was refused."""
+    redelivered = [position for position, row in enumerate(rows) if row.receive_count > 1]
+    probed = probe_stored(conn, [rows[position] for position in redelivered]) if redelivered else {}
+    if len(probed) == len(rows) and all(probed.values()):
+        # The redelivered batch: every row stored with the same content, twins included (nothing new, no conflict).
+        return WriteResult(frozenset(), {})
+    first = _first_positions(rows)
+    # What is stored for each id as its first occurrence found it: a later twin is compared with that occurrence.
+    stored: dict[UUID, bool] = {}
+    for index, same in probed.items():
+        position = redelivered[index]
+        if first[rows[position].event_id] == position:
+            stored[rows[position].event_id] = same
+    pending = [rows[position] for position in first.values() if rows[position].event_id not in stored]
+    new_ids = _atomically(conn, pending, copy_first=not copy_refused) if pending else set()
     if len(new_ids) < len(pending):
-        stored.update(select_stored(conn, [row.event_id for row in pending if row.event_id not in new_ids]))
+        stored.update(_stored(conn, [row for row in pending if row.event_id not in new_ids]))
     return _classify(conn, rows, first, new_ids, stored)
 
 
@@ -142,8 +167,9 @@ def write_events_and_sinks(
 ) -> WriteResult:
     """:func:`write_events`, and each new event's sink rows in the same transaction (see the module doc)."""
     first = _first_positions(rows)
-    stored = _known_redeliveries(conn, [rows[position] for position in first.values()])
-    pending = [position for position in first.values() if rows[position].event_id.bytes not in stored]
+    suspects = _redeliveries([rows[position] for position in first.values()])
+    stored = _stored(conn, suspects) if suspects else {}
+    pending = [position for position in first.values() if rows[position].event_id not in stored]
     if not pending:  # every event is stored already: nothing reaches a sink, no transaction to open
         return _classify(conn, rows, first, set(), stored)
     held: dict[int, Sink] = {}
@@ -169,7 +195,7 @@ def write_events_and_sinks(
         raise DatabaseUnavailableError("sink rows kept changing which messages find their row: retrying the batch")
     written = [rows[position] for position in todo]
     if len(new_ids) < len(written):
-        stored.update(select_stored(conn, [row.event_id for row in written if row.event_id not in new_ids]))
+        stored.update(_stored(conn, [row for row in written if row.event_id not in new_ids]))
     # A twin of a held-back message is held back with it: its first occurrence was not recorded.
     held_ids = {rows[position].event_id: sink for position, sink in held.items()}
     held_back = {position: held_ids[row.event_id] for position, row in enumerate(rows) if row.event_id in held_ids}
@@ -182,7 +208,7 @@ def _classify(
     rows: Sequence[EventRow],
     first: dict[UUID, int],
     new_ids: set[UUID],
-    stored: dict[bytes, StoredEvent],
+    stored: dict[UUID, bool],
     *,
     skip: dict[int, Sink] | None = None,
 ) -> WriteResult:
@@ -196,35 +222,38 @@ def _classify(
         if event_id in new_ids:
             if first[event_id] == position:
                 new.add(position)
-                continue
-            stored_digest: bytes | None = rows[first[event_id]].content_digest  # a twin of a row written now
-        else:
-            found = stored.get(event_id.bytes)
-            if found is None:
-                raise DatabaseUnavailableError(f"event {event_id} was refused as stored but is gone: retrying")
-            stored_digest = found.content_digest
-        if stored_digest != row.content_digest:
+            elif rows[first[event_id]].content_digest != row.content_digest:  # a twin of a row written now
+                to_compare.append(position)
+            continue
+        same = stored.get(event_id)
+        if same is None:
+            raise DatabaseUnavailableError(f"event {event_id} was refused as stored but is gone: retrying")
+        if not same or (first[event_id] != position and rows[first[event_id]].content_digest != row.content_digest):
             to_compare.append(position)
     conflicts = compare_stored(conn, rows, to_compare) if to_compare else {}
     return WriteResult(frozenset(new), conflicts)
 
 
-def _atomically(conn: psycopg.Connection[Any], rows: Sequence[EventRow]) -> set[UUID]:
+def _atomically(conn: psycopg.Connection[Any], rows: Sequence[EventRow], *, copy_first: bool) -> set[UUID]:
     """Autocommit: one ``COPY`` (atomic on its own); refused on a stored id, the idempotent ``INSERT``s."""
-    try:
-        return copy_new_events(conn, rows)
-    except pg_errors.UniqueViolation:
-        # Some event_id is stored already (or another unique rule broke): write idempotently.
-        if len(rows) <= MAX_ROWS_PER_STATEMENT:
-            return insert_events(conn, rows)  # one statement: all or nothing without BEGIN/COMMIT
-        with conn.transaction():
-            return insert_events(conn, rows)
+    if copy_first:
+        try:
+            copy_new_events(conn, rows)
+        except pg_errors.UniqueViolation:
+            pass  # some event_id is stored already (or another unique rule broke): write idempotently
+        else:
+            return {row.event_id for row in rows}
+    if len(rows) <= MAX_ROWS_PER_STATEMENT:
+        return insert_events(conn, rows)  # one statement: all or nothing without BEGIN/COMMIT
+    with conn.transaction():
+        return insert_events(conn, rows)
 
 
 def _in_savepoint(conn: psycopg.Connection[Any], rows: Sequence[EventRow]) -> set[UUID]:
     """Inside the sink transaction: the ``COPY`` under a savepoint, so a refusal leaves the transaction usable."""
     try:
         with conn.transaction():
-            return copy_new_events(conn, rows)
+            copy_new_events(conn, rows)
     except pg_errors.UniqueViolation:
         return insert_events(conn, rows)
+    return {row.event_id for row in rows}

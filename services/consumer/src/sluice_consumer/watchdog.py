@@ -33,6 +33,9 @@ class _Watchdog:
         self._armed: dict[int, tuple[float, psycopg.Connection[Any]]] = {}
         self._tokens = itertools.count(1)
         self._thread: threading.Thread | None = None
+        # When the thread wakes next on its own (infinity while nothing is armed): arming a later statement need
+        # not wake it, which would cost the handler a thread switch per invocation.
+        self._wakes_at = float("inf")
 
     def arm(self, conn: psycopg.Connection[Any], budget_s: float) -> int:
         with self._condition:
@@ -40,8 +43,10 @@ class _Watchdog:
                 self._thread = threading.Thread(target=self._watch, name="sluice-statement-watchdog", daemon=True)
                 self._thread.start()
             token = next(self._tokens)
-            self._armed[token] = (time.monotonic() + max(budget_s, 0.0), conn)
-            self._condition.notify()
+            at = time.monotonic() + max(budget_s, 0.0)
+            self._armed[token] = (at, conn)
+            if at < self._wakes_at:
+                self._condition.notify()
             return token
 
     def disarm(self, token: int) -> None:
@@ -53,11 +58,13 @@ class _Watchdog:
         with self._condition:
             while True:
                 if not self._armed:
+                    self._wakes_at = float("inf")
                     self._condition.wait()
                     continue
                 token, (at, conn) = min(self._armed.items(), key=lambda item: item[1][0])
                 delay = at - time.monotonic()
                 if delay > 0:
+                    self._wakes_at = at
                     self._condition.wait(delay)
                     continue
                 del self._armed[token]
