@@ -8,9 +8,10 @@ are interleaved repetition by repetition, each ratio is taken per repetition (pa
 
 Write path, for a tiny payload and a realistic one (300 to 400 bytes, nested), batches of 10 to 10,000:
 
-- sluice: ``PostgresEventStore.store`` exactly as the handler calls it (pool checkout with its health check, the
-  redelivery probe, then one binary ``COPY``, atomic in autocommit), fresh rows;
-- redelivered: the same call for a batch already stored, delivered again (SQS receive count 2);
+- sluice: ``PostgresEventStore.store`` exactly as the handler calls it, fresh rows (first deliveries: pool checkout
+  with its health check, then one binary ``COPY``, atomic in autocommit);
+- redelivered: the same call for a batch already stored, delivered again (SQS receive count 2: the redelivery
+  probe, one primary-key lookup per id, finds every row stored with the same content digest);
 - 1% redelivered: a fresh batch in which 1% of the messages (at least one) are stored redeliveries;
 - id reuse: a fresh batch whose last row reuses a stored ``event_id`` with receive count 1 (a producer that
   sent twice): the worst case, the ``COPY`` is refused and the batch is written with ``INSERT ... ON CONFLICT``;

@@ -44,7 +44,8 @@ def content_digest(envelope: EventEnvelope, payload_json: bytes) -> bytes:
     exact redelivery is recognised without reading the stored payload. Different digests are not yet a
     conflict: the store confirms field by field in PostgreSQL (jsonb equality, so key order and whitespace, or
     another offset for the same instant, never count as a difference). SHA-256 rather than BLAKE2b: with the
-    CPU's SHA extensions it is the fastest digest ``hashlib`` offers on these machines (about 1 us a row).
+    CPU's SHA extensions it is the fastest digest ``hashlib`` offers on these machines (0.4 us for a 335-byte
+    payload); formatting the envelope fields costs more (the whole digest: about 3 us a row, December 2026).
     """
     digest = sha256(payload_json)
     envelope_fields = f"{envelope.event_type}\x00{envelope.source}\x00{envelope.occurred_at.isoformat()}"
