@@ -127,24 +127,37 @@ def write_events(conn: psycopg.Connection[Any], rows: Sequence[EventRow]) -> Wri
     Raises psycopg's own errors (callers classify), and :class:`DatabaseUnavailableError` when a row that the
     database refused as already stored cannot be found again (deleted meanwhile: retrying settles it).
     """
-    if not any(row.receive_count > 1 for row in rows):
-        # The common batch: first deliveries only. One COPY writes every row, or is refused whole (a stored id or
-        # a twin in the batch) and the batch takes the general path; no per-row bookkeeping before it.
-        try:
-            copy_new_events(conn, rows)
-        except pg_errors.UniqueViolation:
-            return _write_known_and_new(conn, rows, copy_refused=True)
-        return WriteResult(frozenset(range(len(rows))), {})
-    return _write_known_and_new(conn, rows, copy_refused=False)
-
-
-def _write_known_and_new(conn: psycopg.Connection[Any], rows: Sequence[EventRow], *, copy_refused: bool) -> WriteResult:
-    """:func:`write_events` for a batch with redeliveries, or whose optimistic ``COPY`` was refused."""
     redelivered = [position for position, row in enumerate(rows) if row.receive_count > 1]
     probed = probe_stored(conn, [rows[position] for position in redelivered]) if redelivered else {}
-    if len(probed) == len(rows) and all(probed.values()):
-        # The redelivered batch: every row stored with the same content, twins included (nothing new, no conflict).
+    if not all(probed.values()):
+        return _write_known_and_new(conn, rows, redelivered, probed, copy_refused=False)
+    if len(probed) == len(rows):  # the redelivered batch: every row stored with the same content, twins included
         return WriteResult(frozenset(), {})
+    # The common batches: first deliveries, with or without exact redeliveries. Each redelivery found stored has
+    # the same content (a duplicate); every other row goes in with one COPY, before any per-row bookkeeping. A
+    # stored id or a twin among them makes the COPY fail whole, and the batch takes the general path.
+    known = {redelivered[index] for index in probed}
+    fresh = [position for position in range(len(rows)) if position not in known] if known else range(len(rows))
+    if fresh:
+        try:
+            copy_new_events(conn, [rows[position] for position in fresh] if known else rows)
+        except pg_errors.UniqueViolation:
+            return _write_known_and_new(conn, rows, redelivered, probed, copy_refused=True)
+    return WriteResult(frozenset(fresh), {})
+
+
+def _write_known_and_new(
+    conn: psycopg.Connection[Any],
+    rows: Sequence[EventRow],
+    redelivered: Sequence[int],
+    probed: dict[int, bool],
+    *,
+    copy_refused: bool,
+) -> WriteResult:
+    """:func:`write_events` for a batch with a twin, a reused id or a redelivery of other content.
+
+    ``probed`` is what :func:`probe_stored` found for the rows at ``redelivered`` (by index in it).
+    """
     first = _first_positions(rows)
     # What is stored for each id as its first occurrence found it: a later twin is compared with that occurrence.
     stored: dict[UUID, bool] = {}
