@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any, cast
 
 from sluice_consumer.watchdog import statement_watchdog
@@ -39,6 +40,16 @@ def test_a_statement_armed_after_a_disarmed_one_is_still_cancelled() -> None:
         pass  # disarmed before its budget ran out: the thread still wakes at that time, finding nothing
     with _watch(slow, 0.4):
         assert slow.cancelled.wait(WAIT_S)
+    assert not finished.cancelled.is_set()
+
+
+def test_a_statement_armed_while_the_watchdog_is_idle_wakes_it() -> None:
+    finished, later = RecordingConnection(), RecordingConnection()
+    with _watch(finished, 0.3):
+        time.sleep(0.05)  # the thread now waits for this statement's time
+    time.sleep(0.5)  # past it: the thread has woken, found nothing armed and waits idle
+    with _watch(later, 0.1):
+        assert later.cancelled.wait(WAIT_S)
     assert not finished.cancelled.is_set()
 
 

@@ -36,7 +36,7 @@ from sluice_consumer.watchdog import statement_watchdog
 from sluice_shared.errors import DatabaseUnavailableError
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
     from uuid import UUID
 
     from sluice_consumer.database import Database
@@ -115,10 +115,10 @@ def _stored(conn: psycopg.Connection[Any], rows: Sequence[EventRow]) -> dict[UUI
     return {rows[position].event_id: same for position, same in found.items()}
 
 
-def _redeliveries(rows: Sequence[EventRow]) -> list[EventRow]:
+def _redeliveries(rows: Sequence[EventRow], positions: Iterable[int]) -> list[int]:
     # Redeliveries (SQS's receive count above 1) are looked up first: written optimistically, one stored id
     # would make the whole COPY fail and the batch be written twice.
-    return [row for row in rows if row.receive_count > 1]
+    return [position for position in positions if rows[position].receive_count > 1]
 
 
 def write_events(conn: psycopg.Connection[Any], rows: Sequence[EventRow]) -> WriteResult:
@@ -127,7 +127,7 @@ def write_events(conn: psycopg.Connection[Any], rows: Sequence[EventRow]) -> Wri
     Raises psycopg's own errors (callers classify), and :class:`DatabaseUnavailableError` when a row that the
     database refused as already stored cannot be found again (deleted meanwhile: retrying settles it).
     """
-    redelivered = [position for position, row in enumerate(rows) if row.receive_count > 1]
+    redelivered = _redeliveries(rows, range(len(rows)))
     probed = probe_stored(conn, [rows[position] for position in redelivered]) if redelivered else {}
     if not all(probed.values()):
         return _write_known_and_new(conn, rows, redelivered, probed, copy_refused=False)
@@ -180,8 +180,8 @@ def write_events_and_sinks(
 ) -> WriteResult:
     """:func:`write_events`, and each new event's sink rows in the same transaction (see the module doc)."""
     first = _first_positions(rows)
-    suspects = _redeliveries([rows[position] for position in first.values()])
-    stored = _stored(conn, suspects) if suspects else {}
+    redelivered = _redeliveries(rows, first.values())
+    stored = _stored(conn, [rows[position] for position in redelivered]) if redelivered else {}
     pending = [position for position in first.values() if rows[position].event_id not in stored]
     if not pending:  # every event is stored already: nothing reaches a sink, no transaction to open
         return _classify(conn, rows, first, set(), stored)
