@@ -219,7 +219,7 @@ def test_local_demo_prints_a_reconciled_summary(database_factory):
         check=False,
     )
 
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 0, result.stdout + result.stderr  # the summary (stdout) names what did not add up
     assert (
         "payload models: Sluice's sample catalog (SLUICE_PAYLOAD_REGISTRY=sluice_shared.catalog:default_registry)"
         in (result.stderr)
