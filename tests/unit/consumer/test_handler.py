@@ -70,6 +70,11 @@ def test_handler_returns_exactly_the_failed_message_ids(
         "retried": 1,
     }
     assert log["dead_letter_failures"] == 1
+    assert (log["dead_letter_codes"], log["retry_codes"]) == ({"invalid_message": 1}, {"malformed_json": 1})
+    assert log["failed_messages"] == [
+        {"message_id": "m1", "disposition": "retry", "code": "malformed_json", "dead_letter_error": "transient"},
+        {"message_id": "m3", "disposition": "dead_lettered", "code": "invalid_message", "dead_letter_error": None},
+    ]
     assert "bad" not in json.dumps(log)  # bodies never reach the log
     [emf] = [line for line in json_lines(output.getvalue()) if "_aws" in line]
     assert (emf["MessagesReceived"], emf["MessagesStored"], emf["MessagesRetried"]) == ([4.0], [1.0], [1.0])

@@ -54,7 +54,7 @@ def record_batch(result: BatchResult, *, logger: Logger, metrics: EphemeralMetri
     metrics.add_metric(name="MessagesReceived", unit=MetricUnit.Count, value=received)
     for name, disposition in _METRICS:
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=result.counts[disposition])
-    failures = [outcome for outcome in result.outcomes if outcome.error is not None]
+    failures = [(outcome, outcome.error) for outcome in result.outcomes if outcome.error is not None]
     # Most batches fail nowhere: their codes are known without counting.
     dead_letter_codes = result.error_codes(Disposition.DEAD_LETTERED) if failures else {}
     retry_codes = result.error_codes(Disposition.RETRY) if failures else {}
@@ -66,11 +66,10 @@ def record_batch(result: BatchResult, *, logger: Logger, metrics: EphemeralMetri
         {
             "message_id": outcome.message_id,
             "disposition": outcome.disposition.value,
-            "code": outcome.error.code,
+            "code": error.code,
             "dead_letter_error": outcome.dead_letter_error.code if outcome.dead_letter_error else None,
         }
-        for outcome in failures
-        if outcome.error is not None  # always true: narrows the type
+        for outcome, error in failures
     ]
     logger.info(
         "batch consumed",
@@ -85,7 +84,7 @@ def record_batch(result: BatchResult, *, logger: Logger, metrics: EphemeralMetri
             "duration_ms": round(result.duration_ms, 3),
             "dead_letter_codes": dead_letter_codes,
             "retry_codes": retry_codes,
-            "dead_letter_failures": sum(1 for outcome in failures if outcome.dead_letter_error is not None),
+            "dead_letter_failures": sum(1 for outcome, _ in failures if outcome.dead_letter_error is not None),
             "failed_messages": failed[:MAX_LOGGED_IDS],
             **({"sink_rows": record_sinks(result, logger=logger)} if result.sink_counts else {}),
         },
